@@ -1,0 +1,18 @@
+"""matcalc: symbolic matrix calculus that shows its work.
+
+    >>> import matcalc
+    >>> d = matcalc.grad("sum((W*X - Y).^2)", wrt="W")
+    >>> str(d)
+    '2*(W*X - Y)*X.T'
+"""
+
+from .api import grad
+from .derivation import Derivation
+from .engine import Step
+from .errors import (MatcalcError, NotScalarError, OracleLimitError, ParseError, RuleError,
+                     ShapeError, UnknownNameError)
+
+__version__ = "0.1.0"
+
+__all__ = ["grad", "Derivation", "Step", "MatcalcError", "ParseError", "ShapeError",
+           "NotScalarError", "UnknownNameError", "RuleError", "OracleLimitError", "__version__"]
