@@ -6,7 +6,7 @@
     '2*(W*X - Y)*X.T'
 """
 
-from .api import grad
+from .api import grad, jacobian
 from .derivation import Derivation
 from .engine import Step
 from .errors import (MatcalcError, NotScalarError, OracleLimitError, ParseError, RuleError,
@@ -14,5 +14,5 @@ from .errors import (MatcalcError, NotScalarError, OracleLimitError, ParseError,
 
 __version__ = "0.1.0"
 
-__all__ = ["grad", "Derivation", "Step", "MatcalcError", "ParseError", "ShapeError",
+__all__ = ["grad", "jacobian", "Derivation", "Step", "MatcalcError", "ParseError", "ShapeError",
            "NotScalarError", "UnknownNameError", "RuleError", "OracleLimitError", "__version__"]

@@ -81,3 +81,13 @@ def _assumptions(graph: Graph, steps: list) -> dict:
             if term is not None and term.op == "name":
                 found[term.value] = what
     return found
+
+
+def jacobian(expr, wrt, shapes: dict | None = None, sizes: dict | None = None):
+    """∂y/∂x in numerator layout: a closed form for vector by vector (Rules 1 and 2),
+    the explicit 3-D/4-D Jacobian tensor at small sizes when a matrix is involved."""
+    from .jacobians import jacobian_of
+    graph = _graph(expr, shapes, scalar_root=False)
+    name = _names(wrt)[0]
+    _check_names(graph, [name])
+    return jacobian_of(graph, name, sizes)

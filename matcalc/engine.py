@@ -33,11 +33,14 @@ class Step:
     target_index: int
 
 
-def backward(graph: Graph, wrt: list) -> tuple[dict, list]:
-    """Gradients of the root with respect to the named variables, from one pass."""
+def backward(graph: Graph, wrt: list, seed=None) -> tuple[dict, list]:
+    """Gradients of the root with respect to the named variables, from one pass.
+
+    The walk starts from ∂l/∂l = 1; a ``seed`` of the root's shape gives the
+    vector-Jacobian product instead (used by ``jacobian``)."""
     targets = {graph.variables[name] for name in wrt}
     needs = _needs(graph, targets)
-    grads: dict = {graph.root: sp.Integer(1)}
+    grads: dict = {graph.root: sp.Integer(1) if seed is None else seed}
     steps: list = []
     for node in reversed(graph.nodes):
         G = grads.get(node)

@@ -178,7 +178,7 @@ def evaluate(expr, env: dict, backend, memo: dict | None = None):
 
 
 def _dim(d, env):
-    return int(d) if d.is_Integer else int(env[d.name])
+    return int(d) if d.is_Integer else env[d.name]
 
 
 def _evaluate(e, env, B, memo):

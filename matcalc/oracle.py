@@ -191,7 +191,10 @@ def _compare(loss, closed, M, points, onehot):
                 if not w.is_Symbol:
                     continue
                 truth = sp.N(sp.diff(loss, w).xreplace(point), DIGITS)
-                mine = sp.N(closed[i, j].xreplace(point), DIGITS)
+                mine = closed[i, j]
+                if onehot:   # on the columns-sum-to-1 surface, moving w_ij moves the last entry back
+                    mine = mine - closed[M.rows - 1, j]
+                mine = sp.N(mine.xreplace(point), DIGITS)
                 err = abs(complex(truth - mine)) / max(1.0, abs(complex(truth)))
                 if err > worst:
                     worst = err

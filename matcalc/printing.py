@@ -95,6 +95,9 @@ class MatcalcStrPrinter(StrPrinter):
     def _print_Apply(self, expr):
         return f"{expr.function}({self._print(expr.args[1])})"
 
+    def _print_DiagMatrix(self, expr):
+        return f"diag({self._print(expr.args[0])})"
+
     def _print_Softmax(self, expr):
         return f"softmax({self._print(expr.args[0])})"
 

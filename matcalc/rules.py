@@ -218,9 +218,14 @@ def rules_dir() -> Path:
     raise RuleError(f"no rules/ folder found beside {here}", hint="set MATCALC_RULES to the rules folder")
 
 
-@lru_cache(maxsize=4)
-def load(folder: str | None = None) -> RuleTable:
-    folder = Path(folder) if folder else rules_dir()
+def load(folder: str | Path | None = None) -> RuleTable:
+    """The rule table in ``folder`` (default: the project's ``rules/``), loaded once."""
+    return _load(str(Path(folder) if folder else rules_dir()))
+
+
+@lru_cache(maxsize=8)
+def _load(folder: str) -> RuleTable:
+    folder = Path(folder)
     rules, functions = [], {}
     for path in sorted(folder.glob("*.toml")):
         try:

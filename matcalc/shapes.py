@@ -122,7 +122,7 @@ class _Solver:
             pending = self._pass(pending)
         if scalar_root and not self._unify_shape(self.shape[self.root], (1, 1)):
             raise NotScalarError(
-                f"grad needs a scalar loss, got a {_show(self._resolve(self.root))} "
+                f"grad needs a scalar loss, got a {_show(self._result().shapes[self.root])} "
                 f"expression {to_text(self.root)!r}",
                 hint="use jacobian for a vector or matrix output, or reduce it with sum(), tr() or norm2()",
                 source=self.source, pos=self.root.pos)
@@ -237,7 +237,7 @@ class _Solver:
 
     def _result(self) -> Inference:
         taken = set(self.dimension_names) | self.root.names()
-        pool = (n for n in "nmkpqrstuvabcdefghij" if n not in taken)
+        pool = (n for n in "ndmkpqrstuvabcefghij" if n not in taken)
         names: dict = {}
 
         def name(d):

@@ -1,0 +1,240 @@
+"""The ``matcalc`` command: a thin view of the API.  It parses arguments, calls
+the API, renders, and maps MatcalcError to exit code 2 with no traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+from .errors import MatcalcError, ShapeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Symbolic matrix calculus that shows its work: ∂l/∂W in closed form, "
+                       "with the rules used, checked against the element-wise Jacobian.")
+
+JSON_SCHEMA = "matcalc.derivation/1"
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"matcalc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")):
+    """matcalc: derive, explain and verify matrix gradients."""
+
+
+def parse_shapes(specs: List[str], scalars: List[str]) -> dict:
+    """``W=n,d``, ``x=3`` (a column), ``lam=`` (a scalar) -> the API's shapes dict."""
+    shapes = {}
+    for spec in specs:
+        name, eq, dims = spec.partition("=")
+        if not eq or not name.strip():
+            raise ShapeError(f"expected --shape NAME=ROWS,COLS, got {spec!r}",
+                             hint="for example --shape W=n,d, --shape x=3 or --shape lam=")
+        parts = [d.strip() for d in dims.split(",")] if dims.strip() else []
+        if len(parts) > 2 or any(not p for p in parts):
+            raise ShapeError(f"expected at most two dimensions for {name.strip()}, got {dims!r}",
+                             hint="write --shape W=n,d")
+        shapes[name.strip()] = tuple(int(p) if p.isdigit() else p for p in parts)
+    for name in scalars:
+        shapes[name] = ()
+    return shapes
+
+
+def parse_sizes(text: Optional[str]) -> Optional[dict]:
+    if not text:
+        return None
+    sizes = {}
+    for part in text.split(","):
+        name, eq, value = part.partition("=")
+        if not eq or not value.strip().isdigit() or int(value) < 1:
+            raise MatcalcError(f"expected --sizes like n=3,d=2, got {text!r}",
+                               hint="give each dimension a positive size")
+        sizes[name.strip()] = int(value)
+    return sizes
+
+
+def _run(action):
+    """Run a command; a MatcalcError becomes a clear message and exit code 2."""
+    try:
+        return action()
+    except MatcalcError as error:
+        from .render import console, error_view
+        console(stderr=True).print(error_view(error))
+        raise typer.Exit(2)
+    except RecursionError:
+        from .render import console
+        console(stderr=True).print("error: the expression is nested too deeply to process\n"
+                                   "hint: simplify the expression", style="mc.bad", markup=False)
+        raise typer.Exit(2)
+
+
+ShapeOpt = typer.Option(None, "--shape", "-s", help="A variable's shape: W=n,d, x=3 (column), lam= (scalar).")
+ScalarOpt = typer.Option(None, "--scalar", help="Declare a scalar variable.")
+
+
+@app.command()
+def grad(expr: str = typer.Argument(..., help="The scalar loss, e.g. \"sum((W*X - Y).^2)\"."),
+         wrt: List[str] = typer.Option(..., "--wrt", "-w", help="Variable(s) to differentiate by."),
+         shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
+         format: str = typer.Option("text", "--format", "-f", help="text, latex, numpy or json."),
+         steps: bool = typer.Option(True, "--steps/--no-steps", help="Show the derivation steps."),
+         verify: bool = typer.Option(True, "--verify/--no-verify", help="Cross-validate the result.")):
+    """Print ∂l/∂W in closed form, with the steps that derive it."""
+    def action():
+        from .api import grad as derive
+        if format not in ("text", "latex", "numpy", "json"):
+            raise MatcalcError(f"expected --format text, latex, numpy or json, got {format!r}")
+        shapes = parse_shapes(shape or [], scalar or [])
+        derivations = list(derive(expr, wrt=list(wrt), shapes=shapes).values())
+        reports = {d.wrt: d.verify() for d in derivations} if verify and format in ("text", "json") else {}
+        _emit(format, derivations, reports, steps)
+    _run(action)
+
+
+def _emit(format: str, derivations: list, reports: dict, steps: bool) -> None:
+    first = derivations[0]
+    if format == "latex":
+        from .printing import to_latex
+        typer.echo(f"l = {to_latex(first.loss)}")
+        for d in derivations:
+            typer.echo(rf"\frac{{\partial l}}{{\partial {d.wrt}}} = {d.latex()}")
+    elif format == "json":
+        typer.echo(json.dumps(derivations_json(derivations, reports), indent=2, ensure_ascii=False))
+    elif format == "numpy":
+        from .codegen import numpy_code
+        graph = first.graph
+        typer.echo(numpy_code(graph.source, graph.root.sym, {d.wrt: d.expr for d in derivations},
+                              {n: node.sym for n, node in graph.variables.items()}))
+    else:
+        from .render import console, derivation_view
+        console().print(derivation_view(derivations, steps=steps, report=reports))
+
+
+def derivations_json(derivations: list, reports: dict) -> dict:
+    from .printing import to_latex, to_str
+    first = derivations[0]
+    return {
+        "schema": JSON_SCHEMA,
+        "expression": first.source,
+        "loss": to_str(first.loss),
+        "loss_latex": to_latex(first.loss),
+        "shapes": {name: {"shape": [to_str(d) for d in shp], "inferred": inferred}
+                   for name, (shp, inferred) in first.shapes.items()},
+        "gradients": {d.wrt: d.to_dict() for d in derivations},
+        "verification": {name: r.to_dict() for name, r in reports.items()},
+    }
+
+
+@app.command()
+def jacobian(expr: str = typer.Argument(..., help="A vector or matrix expression, e.g. \"W*x\"."),
+             wrt: str = typer.Option(..., "--wrt", "-w", help="The variable."),
+             shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
+             sizes: Optional[str] = typer.Option(None, "--sizes", help="Concrete sizes for a tensor, e.g. n=2,d=3.")):
+    """∂y/∂x in numerator layout (rows follow y): closed form for vectors, the explicit
+    Jacobian tensor at small sizes when a matrix is involved."""
+    def action():
+        from .api import jacobian as jac
+        from .render import console, dims
+        result = jac(expr, wrt=wrt, shapes=parse_shapes(shape or [], scalar or []), sizes=parse_sizes(sizes))
+        out = console()
+        out.print(f"∂({result.y})/∂{wrt}: y is {dims(result.y_shape)}, {wrt} is {dims(result.x_shape)}",
+                  markup=False)
+        if result.expr is not None:
+            out.print(f"J = {result}   (numerator layout: rows follow y, columns follow {wrt})", markup=False,
+                      style="mc.grad")
+        else:
+            at = ", ".join(f"{k}={v}" for k, v in result.sizes.items())
+            out.print(f"Jacobian tensor of shape {result.tensor.shape} at {at}:", markup=False)
+            out.print(_tensor_text(result.tensor), markup=False)
+            out.print(result.note, style="mc.muted", markup=False)
+    _run(action)
+
+
+def _tensor_text(tensor) -> str:
+    import sympy as sp
+    return sp.pretty(tensor, use_unicode=True) if tensor.rank() <= 2 else str(tensor.tolist())
+
+
+@app.command()
+def verify(expr: str = typer.Argument(..., help="The scalar loss."),
+           wrt: List[str] = typer.Option(..., "--wrt", "-w", help="Variable(s)."),
+           shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
+           sizes: Optional[str] = typer.Option(None, "--sizes", help="Sizes for the exact check, e.g. n=3,d=2."),
+           seed: int = typer.Option(0, "--seed", help="Seed of the random points.")):
+    """Cross-validate ∂l/∂W against the element-wise Jacobian; exit 1 on a mismatch."""
+    def action():
+        from .api import grad as derive
+        from .render import console, gradient_line, report_lines
+        derivations = derive(expr, wrt=list(wrt), shapes=parse_shapes(shape or [], scalar or []))
+        out, ok = console(), True
+        for d in derivations.values():
+            report = d.verify(parse_sizes(sizes), seed=seed)
+            out.print(gradient_line(d))
+            out.print(report_lines(report))
+            ok = ok and report.ok
+        return ok
+    if not _run(action):
+        raise typer.Exit(1)
+
+
+@app.command()
+def rules(rule_id: Optional[str] = typer.Argument(None, help="Show one rule, with its explanation.")):
+    """List the rule table (id, name, pattern, gradient templates, source)."""
+    def action():
+        from rich.table import Table
+        from .render import console
+        from .rules import load
+        table, out = load(), console()
+        if rule_id:
+            rule = table.by_id(rule_id)
+            if rule is None:
+                raise MatcalcError(f"there is no rule {rule_id!r}", hint="run 'matcalc rules' to list them")
+            out.print(f"[mc.rule]{rule.id}[/]  [bold]{rule.name}[/]   ({rule.file})")
+            if rule.pattern is not None:
+                out.print(f"pattern   {rule.pattern_text}", markup=False)
+            if rule.shape is not None:
+                out.print(f"shape     {rule.shape.text}", markup=False)
+            for operand, template in rule.templates.items():
+                out.print(f"∂l/∂{operand} = {template}", style="mc.grad", markup=False)
+            if rule.ids or rule.cases:
+                out.print("ids       " + _ids_text(rule), markup=False)
+            out.print(rule.explain, markup=False)
+            out.print(f"source: {rule.source}", style="mc.muted", markup=False)
+            if rule.over_functions:
+                for fn in table.functions.values():
+                    out.print(f"  {fn.name}′(x) = {fn.derivative_text}", markup=False)
+            return
+        grid = Table(title="matcalc rules", title_justify="left")
+        for col in ("id", "name", "pattern", "gradients", "source"):
+            grid.add_column(col, style="mc.rule" if col == "id" else None)
+        for rule in table.rules:
+            grads = "; ".join(f"{k}: {v}" for k, v in rule.templates.items()) or "—"
+            grid.add_row(rule.id, rule.name, rule.pattern_text or "(every step)", grads, rule.source)
+        out.print(grid)
+    _run(action)
+
+
+def _ids_text(rule) -> str:
+    parts = [f"default {rule.id}" + "".join(f", {k}: {v}" for k, v in rule.ids.items())]
+    for case in rule.cases:
+        when = ", ".join(f"{k} {v}" for k, v in case.when.items())
+        parts.append(f"when {when}: " + ", ".join(f"{k}: {v}" for k, v in case.ids.items()))
+    return "; ".join(parts)
+
+
+def main() -> None:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4000))
+    app(prog_name="matcalc")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+import os
+
+import pytest
+
+from matcalc.rules import load
+
+os.environ.setdefault("COLUMNS", "100")
+
+
+@pytest.fixture(scope="session")
+def table():
+    return load()
