@@ -79,8 +79,11 @@ def _terms(x):
 
 def _collect(parts):
     """Sum matrix terms, adding the coefficients of equal terms (A + A = 2A)."""
-    coeffs: dict = {}
     shape = parts[0].shape
+    split = [_split(p) for p in parts if not isinstance(p, sp.ZeroMatrix)]
+    if split and all(core == split[0][1] for _, core in split):   # c1·E + c2·E = (c1 + c2)·E
+        return scale(sp.Add(*[c for c, _ in split]), split[0][1])
+    coeffs: dict = {}
     for part in parts:
         for term in _terms(part):
             if isinstance(term, sp.ZeroMatrix):
@@ -225,7 +228,12 @@ def maximum(a, b):
 # -- shape changers and reductions ----------------------------------------------
 
 def transpose(a):
-    return a.T if is_matrix(a) else a
+    """Aᵀ; a sum stays one transposed sum, (W*X − Y)ᵀ, as a textbook writes it."""
+    if not is_matrix(a):
+        return a
+    if isinstance(a, sp.MatAdd):
+        return sp.Transpose(a)
+    return a.T
 
 
 def sum_entries(a):

@@ -8,7 +8,7 @@ the "Jacobian tensor" that nobody forms in practice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -16,6 +16,7 @@ from . import oracle
 from .algebra import add, mul, scale, transpose
 from .derivation import problem_of
 from .engine import backward
+from .errors import MatcalcError
 from .evaluate import explicit
 from .graph import Graph
 from .printing import to_latex, to_str
@@ -35,6 +36,14 @@ class JacobianResult:
     tensor: object = None        # explicit sympy Array (anything with a matrix)
     sizes: dict | None = None
     note: str = ""
+    graph: object = field(default=None, repr=False)
+
+    def evaluate(self, values: dict):
+        """The closed form at these values (vector by vector only)."""
+        from .derivation import numeric_value
+        if self.expr is None:
+            raise MatcalcError("this Jacobian has no closed form to evaluate; see .tensor")
+        return numeric_value(self.expr, self.graph, values)
 
     def __str__(self) -> str:
         return to_str(self.expr) if self.expr is not None else str(self.tensor.tolist())
@@ -46,7 +55,7 @@ class JacobianResult:
 def jacobian_of(graph: Graph, wrt: str, sizes: dict | None = None) -> JacobianResult:
     y, x = graph.root, graph.variables[wrt]
     y_kind, x_kind = kind_of(y.shape), kind_of(x.shape)
-    result = JacobianResult(graph.source, wrt, y.shape, x.shape)
+    result = JacobianResult(graph.source, wrt, y.shape, x.shape, graph=graph)
     if y_kind in ("column", "row", "scalar") and x_kind in ("column", "row", "scalar"):
         closed = _closed_form(graph, wrt)
         if closed is not None:

@@ -60,7 +60,7 @@ class MatcalcStrPrinter(StrPrinter):
 
     def _print_Add(self, expr, order=None):
         """Positive terms first: 2*tr(A) - 2*k, not -2*k + 2*tr(A)."""
-        terms = sorted(expr.args, key=lambda t: (t.could_extract_minus_sign(), sp.default_sort_key(t)))
+        terms = sorted(expr.args, key=lambda t: (t.could_extract_minus_sign(), t.is_Number, sp.default_sort_key(t)))
         out = self._print(terms[0])
         for t in terms[1:]:
             if t.could_extract_minus_sign():

@@ -90,7 +90,34 @@ def is_dimension_name(name: str, given: dict) -> bool:
 def infer(root: Term, given: dict, table: RuleTable, scalar_root: bool = False,
           source: str | None = None) -> Inference:
     """Shapes of every node of ``root``; ``given`` maps names to (rows, cols) or ()."""
-    return _Solver(root, given, table, source).run(scalar_root)
+    inference = _Solver(root, given, table, source).run(scalar_root)
+    scalars = _broadcast_names(inference, given)
+    if not scalars:
+        return inference
+    # b2 in w2'*a + b2: a name added to a computed scalar is a scalar, not a broadcast vector.
+    again = _Solver(root, {**given, **{name: (1, 1) for name in scalars}}, table, source).run(scalar_root)
+    again.inferred |= scalars
+    return again
+
+
+def _broadcast_names(inference: Inference, given: dict) -> set:
+    """Unknown lowercase names broadcast against a computed 1×1, with a free row dimension."""
+    found = set()
+    for term, rule in inference.rules.items():
+        spec = rule.shape.operands
+        if len(term.args) != 2 or (1, 1) not in spec.values() or rule.default:
+            continue
+        names = list(spec)
+        scalar_side = 0 if spec[names[0]] == (1, 1) else 1
+        other = term.args[1 - scalar_side]
+        if other.op != "name" or other.value in given or not other.value[0].islower():
+            continue
+        row = inference.shapes[other][0]
+        elsewhere = {d for name, shape in inference.variables.items() if name != other.value for d in shape}
+        named = {d for shape in given.values() for d in shape}
+        if term.args[scalar_side].args and isinstance(row, str) and row not in elsewhere | named:
+            found.add(other.value)
+    return found
 
 
 class _Solver:
