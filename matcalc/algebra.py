@@ -78,25 +78,31 @@ def _terms(x):
 
 
 def _collect(parts):
-    """Sum matrix terms, adding the coefficients of equal terms (A + A = 2A)."""
+    """Sum matrix terms in one normal form: equal terms added (A + A = 2A, in any
+    argument order), a shared number pulled out (2A + 2λB = 2(A + λB)), then a
+    shared outer factor (Ax + Bx = (A + B)x)."""
     shape = parts[0].shape
-    split = [_split(p) for p in parts if not isinstance(p, sp.ZeroMatrix)]
-    if split and all(core == split[0][1] for _, core in split):   # c1·E + c2·E = (c1 + c2)·E
-        return scale(sp.Add(*[c for c, _ in split]), split[0][1])
-    coeffs: dict = {}
+    coeffs: dict = {}   # canonical key -> [core, coefficient]
     for part in parts:
         for term in _terms(part):
             if isinstance(term, sp.ZeroMatrix):
                 continue
             c, core = _split(term)
-            coeffs[core] = coeffs.get(core, 0) + c
-    terms = [scale(c, core) for core, c in sorted(coeffs.items(), key=lambda kv: sp.default_sort_key(kv[0]))
-             if c != 0]
-    if not terms:
+            coeffs.setdefault(sp.default_sort_key(core), [core, 0])[1] += c
+    items = [(core, c) for _, (core, c) in sorted(coeffs.items()) if c != 0]
+    if not items:
         return sp.ZeroMatrix(*shape)
+    k = _shared_number([c for _, c in items])
+    terms = [scale(c / k, core) for core, c in items]
     if len(terms) == 1:
-        return terms[0]
-    return _factor_common(terms) or sp.MatAdd(*terms, evaluate=False)
+        return scale(k, terms[0])
+    return scale(k, _factor_common(terms) or sp.MatAdd(*terms, evaluate=False))
+
+
+def _shared_number(coeffs) -> object:
+    """The number every coefficient carries (2 in 2A − 2B), else 1."""
+    numbers = {abs(c.as_coeff_Mul()[0]) for c in coeffs}
+    return numbers.pop() if len(numbers) == 1 else sp.Integer(1)
 
 
 def _factor_common(terms):
@@ -231,9 +237,14 @@ def transpose(a):
     """Aᵀ; a sum stays one transposed sum, (W*X − Y)ᵀ, as a textbook writes it."""
     if not is_matrix(a):
         return a
-    if isinstance(a, sp.MatAdd):
-        return sp.Transpose(a)
+    if isinstance(a, sp.MatAdd):   # Xᵀ Wᵀ − Yᵀ transposes to W X − Y; W X − Y stays (W X − Y)ᵀ
+        spread = _collect([transpose(t) for t in a.args])
+        return spread if _transposes(spread) < _transposes(a) + 1 else sp.Transpose(a)
     return a.T
+
+
+def _transposes(e) -> int:
+    return sum(isinstance(x, sp.Transpose) for x in sp.preorder_traversal(e))
 
 
 def sum_entries(a):

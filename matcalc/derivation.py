@@ -89,13 +89,14 @@ def step_dict(step) -> dict:
 
 
 def problem_of(graph: Graph, grads: dict, assumptions: dict) -> oracle.Problem:
-    dims = set()
+    dims = []   # in order of appearance: W (n×d), X (d×m) gives n, d, m
     for node in graph.variables.values():
-        dims |= {d for d in node.shape if isinstance(d, sp.Symbol)}
-    dims |= {n.sym for n in graph.nodes if n.role == "constant" and isinstance(n.sym, sp.Symbol)}
+        dims += [d for d in node.shape if isinstance(d, sp.Symbol) and d not in dims]
+    dims += [n.sym for n in graph.nodes
+             if n.role == "constant" and isinstance(n.sym, sp.Symbol) and n.sym not in dims]
     variables = {name: node.sym for name, node in graph.variables.items()}
     onehot = {name for name, a in assumptions.items() if a == "onehot"}
-    return oracle.Problem(graph.root.sym, grads, variables, sorted(dims, key=lambda s: s.name), onehot)
+    return oracle.Problem(graph.root.sym, grads, variables, dims, onehot)
 
 
 def numeric_value(expr, graph: Graph, values: dict):

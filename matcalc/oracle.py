@@ -91,7 +91,7 @@ class Problem:
 def dimension_sizes(problem: Problem, sizes: dict | None, cycle: tuple) -> dict:
     sizes = dict(sizes or {})
     out = {}
-    for i, d in enumerate(sorted(problem.dimensions, key=lambda s: s.name)):
+    for i, d in enumerate(problem.dimensions):
         out[d.name] = int(sizes.get(d.name, cycle[i % len(cycle)]))
     unknown = set(sizes) - set(out)
     if unknown:
@@ -105,17 +105,21 @@ def _shape(sym, sizes: dict) -> tuple:
 
 
 def estimated_cost(loss, sizes: dict) -> int:
-    """A rough count of the scalar operations the expanded loss takes."""
+    """A rough count of the scalar operations the expanded loss takes.
+
+    A k×k product costs k per entry; a symbolic determinant or inverse grows
+    like k!, which is what makes large exact checks hang."""
+    def size(d):
+        return int(d) if d.is_Integer else sizes.get(getattr(d, "name", ""), 1)
+
     cost = 0
     for e in sp.preorder_traversal(loss):
-        if isinstance(e, sp.MatrixExpr):
-            n = 1
-            for d in e.shape:
-                n *= int(d) if d.is_Integer else sizes.get(getattr(d, "name", ""), 1)
-            k = max([sizes.get(getattr(d, "name", ""), 1) for d in e.shape] + [1])
-            if isinstance(e, (sp.Inverse, sp.Determinant)) or isinstance(getattr(e, "arg", None), sp.Inverse):
-                n *= math.factorial(min(k, 8))
-            cost += n * k
+        if isinstance(e, (sp.Determinant, sp.Inverse)):
+            k = size(e.arg.shape[0])
+            cost += math.factorial(min(k, 12)) * k * k
+        elif isinstance(e, sp.MatrixExpr):
+            rows, cols = (size(d) for d in e.shape)
+            cost += rows * cols * max(rows, cols)
     return cost
 
 
