@@ -77,15 +77,19 @@ def _run(action):
         raise typer.Exit(2)
 
 
-ShapeOpt = typer.Option(None, "--shape", "-s", help="A variable's shape: W=n,d, x=3 (column), lam= (scalar).")
+ShapeOpt = typer.Option(None, "--shape", help="A variable's shape: W=n,d, x=3 (column), lam= (scalar).")
 ScalarOpt = typer.Option(None, "--scalar", help="Declare a scalar variable.")
 
 
-@app.command()
+# A loss may start with a minus sign ("-sum(...)/m"): let it through as the expression.
+EXPR_COMMAND = {"context_settings": {"ignore_unknown_options": True}}
+
+
+@app.command(**EXPR_COMMAND)
 def grad(expr: str = typer.Argument(..., help="The scalar loss, e.g. \"sum((W*X - Y).^2)\"."),
-         wrt: List[str] = typer.Option(..., "--wrt", "-w", help="Variable(s) to differentiate by."),
+         wrt: List[str] = typer.Option(..., "--wrt", help="Variable(s) to differentiate by."),
          shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
-         format: str = typer.Option("text", "--format", "-f", help="text, latex, numpy or json."),
+         format: str = typer.Option("text", "--format", help="text, latex, numpy or json."),
          steps: bool = typer.Option(True, "--steps/--no-steps", help="Show the derivation steps."),
          verify: bool = typer.Option(True, "--verify/--no-verify", help="Cross-validate the result.")):
     """Print ∂l/∂W in closed form, with the steps that derive it."""
@@ -134,9 +138,9 @@ def derivations_json(derivations: list, reports: dict) -> dict:
     }
 
 
-@app.command()
+@app.command(**EXPR_COMMAND)
 def jacobian(expr: str = typer.Argument(..., help="A vector or matrix expression, e.g. \"W*x\"."),
-             wrt: str = typer.Option(..., "--wrt", "-w", help="The variable."),
+             wrt: str = typer.Option(..., "--wrt", help="The variable."),
              shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
              sizes: Optional[str] = typer.Option(None, "--sizes", help="Concrete sizes for a tensor, e.g. n=2,d=3.")):
     """∂y/∂x in numerator layout (rows follow y): closed form for vectors, the explicit
@@ -164,9 +168,9 @@ def _tensor_text(tensor) -> str:
     return sp.pretty(tensor, use_unicode=True) if tensor.rank() <= 2 else str(tensor.tolist())
 
 
-@app.command()
+@app.command(**EXPR_COMMAND)
 def verify(expr: str = typer.Argument(..., help="The scalar loss."),
-           wrt: List[str] = typer.Option(..., "--wrt", "-w", help="Variable(s)."),
+           wrt: List[str] = typer.Option(..., "--wrt", help="Variable(s)."),
            shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
            sizes: Optional[str] = typer.Option(None, "--sizes", help="Sizes for the exact check, e.g. n=3,d=2."),
            seed: int = typer.Option(0, "--seed", help="Seed of the random points.")):
