@@ -10,7 +10,7 @@ CASES = [
     ("R4", "sum(tanh(x*W))", "W", {"x": (1, "n")}, "x.T*(1 - tanh(x*W).^2)"),
     ("R5", "sum(exp(W*X))", "W", {}, "exp(W*X)*X.T"),
     ("R6", "sum(exp(W*X))", "X", {}, "W.T*exp(W*X)"),
-    ("R7", "sum(sigmoid(X))", "X", {}, "(1 - sigmoid(X)).*sigmoid(X)"),
+    ("R7", "sum(sigmoid(X))", "X", {}, "sigmoid(X).*(1 - sigmoid(X))"),
 ]
 
 print("Rule 1 as a Jacobian: ∂(Wx)/∂x =", matcalc.jacobian("W*x", wrt="x"))

@@ -194,7 +194,11 @@ def hadamard(a, b):
         return scale(ca * cb, mb)
     if isinstance(mb, sp.OneMatrix):
         return scale(ca * cb, ma)
-    return scale(ca * cb, sp.hadamard_product(ma, mb))
+    if ma == mb:
+        return scale(ca * cb, hpow(ma, 2))
+    factors = [f for m in (ma, mb) for f in (m.args if isinstance(m, sp.HadamardProduct) else (m,))]
+    # Built directly: SymPy's hadamard_product would re-run doit() over both whole operands.
+    return scale(ca * cb, sp.HadamardProduct(*factors, evaluate=False))
 
 
 def hpow(a, p):

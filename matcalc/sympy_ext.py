@@ -73,7 +73,9 @@ class Apply(MatrixExpr):
 
     @property
     def shape(self):
-        return self.args[1].shape
+        if "_shape" not in self.__dict__:   # SymPy recomputes a product's shape down the tree
+            self._shape = self.args[1].shape
+        return self._shape
 
 
 class Softmax(MatrixExpr):
@@ -84,7 +86,9 @@ class Softmax(MatrixExpr):
 
     @property
     def shape(self):
-        return self.args[0].shape
+        if "_shape" not in self.__dict__:
+            self._shape = self.args[0].shape
+        return self._shape
 
 
 class SumEntries(sp.Expr):

@@ -54,7 +54,7 @@ def test_json_schema():
     assert data["shapes"]["W"] == {"shape": ["n", "d"], "inferred": True}
     g = data["gradients"]["b"]
     assert set(g) == {"wrt", "gradient", "latex", "shape", "assumptions", "steps"}
-    assert g["gradient"] == "(1 - sigmoid(W*x + b)).*sigmoid(W*x + b)"
+    assert g["gradient"] == "sigmoid(W*x + b).*(1 - sigmoid(W*x + b))"
     assert [s["rule"] for s in g["steps"]] == ["sum", "R7", "add"]
     assert data["verification"]["W"]["ok"] is True
     assert {c["method"] for c in data["verification"]["W"]["checks"]} == {"exact", "numeric"}
