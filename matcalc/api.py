@@ -5,7 +5,6 @@ from __future__ import annotations
 import sympy as sp
 
 from .algebra import is_matrix
-from .convert import from_sympy
 from .derivation import Derivation
 from .engine import backward
 from .errors import MatcalcError, UnknownNameError
@@ -17,6 +16,7 @@ def _graph(expr, shapes, scalar_root: bool) -> Graph:
     if isinstance(expr, str):
         return build(parse(expr), shapes, source=expr, scalar_root=scalar_root)
     if isinstance(expr, sp.Basic):
+        from .convert import from_sympy
         term, sympy_shapes, symbols = from_sympy(expr)
         sympy_shapes.update(shapes or {})
         return build(term, sympy_shapes, source=to_text(term), symbols=symbols, scalar_root=scalar_root)

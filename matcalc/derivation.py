@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import sympy as sp
 
 from . import oracle
@@ -101,6 +100,7 @@ def problem_of(graph: Graph, grads: dict, assumptions: dict) -> oracle.Problem:
 
 def numeric_value(expr, graph: Graph, values: dict):
     """Evaluate a SymPy form with NumPy; dimensions are bound from the arrays."""
+    import numpy as np
     env, sizes = {}, {}
     missing = sorted(set(graph.variables) - set(values))
     if missing:

@@ -1,5 +1,6 @@
-"""One walk over a SymPy matrix expression, with two back-ends: explicit SymPy
-matrices (the oracle's entry-by-entry expansion) and NumPy arrays (numbers).
+"""One walk over a SymPy matrix expression, with back-ends: explicit SymPy
+matrices (the oracle's entry-by-entry expansion, here), NumPy arrays
+(``numpy_backend.py``) and NumPy source code (``codegen.py``).
 
 SymPy's own ``doit`` leaves ones, Hadamard powers and our element-wise nodes
 unexpanded, and ``lambdify`` cannot print ``Trace``; so this is ours.
@@ -7,82 +8,9 @@ unexpanded, and ``lambdify`` cannot print ``Trace``; so this is ours.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import sympy as sp
 
 from .sympy_ext import FUNCTION_NAMES, Apply, Norm2, Scalar, Softmax, SumEntries
-
-
-def _np_sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-NUMPY_FUNCTIONS = {
-    "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
-    "sigmoid": _np_sigmoid, "relu": lambda x: np.maximum(x, 0.0), "sqrt": np.sqrt,
-    "abs": np.abs, "sign": np.sign, "step": lambda x: (np.asarray(x) > 0).astype(float),
-}
-
-
-class NumpyBackend:
-    """Floats and 2-D float arrays."""
-
-    def number(self, x):
-        return float(x)
-
-    def matrix(self, x):
-        return np.atleast_2d(np.asarray(x, dtype=float))
-
-    def ones(self, r, c):
-        return np.ones((r, c))
-
-    def eye(self, k):
-        return np.eye(k)
-
-    def zeros(self, r, c):
-        return np.zeros((r, c))
-
-    def matmul(self, a, b):
-        return a @ b
-
-    def times(self, a, b):        # scalar times anything, or entry by entry
-        return a * b
-
-    def plus(self, a, b):
-        return a + b
-
-    def power(self, a, p):
-        return np.power(a, p)
-
-    def transpose(self, a):
-        return a.T
-
-    def inverse(self, a):
-        return np.linalg.inv(a)
-
-    def det(self, a):
-        return float(np.linalg.det(a))
-
-    def trace(self, a):
-        return float(np.trace(a))
-
-    def total(self, a):
-        return float(np.sum(a))
-
-    def entry(self, a):
-        return float(a[0, 0])
-
-    def func(self, name, x):
-        return NUMPY_FUNCTIONS[name](x)
-
-    def maximum(self, a, b):
-        return max(a, b)
-
-    def softmax(self, z):
-        e = np.exp(z - z.max(axis=0, keepdims=True))
-        return e / e.sum(axis=0, keepdims=True)
 
 
 class SympyBackend:
@@ -104,7 +32,8 @@ class SympyBackend:
         return sp.zeros(r, c)
 
     def matmul(self, a, b):
-        return a * b
+        # Σ_k a_ik b_kj written out: SymPy's own product goes through (and first imports) its domain machinery.
+        return sp.Matrix(a.rows, b.cols, lambda i, j: sp.Add(*[a[i, k] * b[k, j] for k in range(a.cols)]))
 
     def times(self, a, b):
         if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase):
@@ -235,7 +164,6 @@ def _evaluate(e, env, B, memo):
 
 
 _SYMPY = SympyBackend()
-_NUMPY = NumpyBackend()
 
 
 def explicit(expr, env: dict):
@@ -244,9 +172,7 @@ def explicit(expr, env: dict):
 
 
 def numeric(expr, env: dict):
-    """NumPy value: a float, or a 2-D array."""
-    with np.errstate(all="ignore"):
-        return evaluate(expr, env, _NUMPY)
-
-
-__all__ = ["explicit", "numeric", "math"]
+    """NumPy value: a float, or a 2-D array.  (NumPy is loaded only when numbers are wanted.)"""
+    from .numpy_backend import NUMPY, errstate
+    with errstate(all="ignore"):
+        return evaluate(expr, env, NUMPY)

@@ -19,7 +19,6 @@ import random
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import sympy as sp
 
 from .errors import OracleLimitError
@@ -212,6 +211,7 @@ def _compare(loss, closed, M, points, onehot):
 
 def numeric_check(problem: Problem, sizes: dict | None = None, seed: int = 0,
                   directions: int = 3) -> list:
+    import numpy as np
     sizes = dimension_sizes(problem, sizes, NUMERIC_SIZES)
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -241,6 +241,7 @@ def numeric_check(problem: Problem, sizes: dict | None = None, seed: int = 0,
 
 
 def _random_value(sym, sizes, rng, positive, onehot):
+    import numpy as np
     if not isinstance(sym, sp.MatrixExpr):
         return float(rng.uniform(0.5, 1.5) if positive else rng.uniform(-1.5, 1.5))
     r, c = _shape(sym, sizes)

@@ -153,7 +153,8 @@ class _Build(Transformer):
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", propagate_positions=False, maybe_placeholders=False)
+    # cache=True keeps the built LALR tables in the temp folder: a cold start loads, not builds, them.
+    return Lark(GRAMMAR, parser="lalr", propagate_positions=False, maybe_placeholders=False, cache=True)
 
 
 def _depth(tree: Tree) -> int:
