@@ -57,7 +57,7 @@ def test_json_schema():
     assert g["gradient"] == "sigmoid(W*x + b).*(1 - sigmoid(W*x + b))"
     assert [s["rule"] for s in g["steps"]] == ["sum", "R7", "add"]
     assert data["verification"]["W"]["ok"] is True
-    assert {c["method"] for c in data["verification"]["W"]["checks"]} == {"exact", "numeric"}
+    assert [c["method"] for c in data["verification"]["W"]["checks"]] == ["exact"]
 
 
 def test_numpy_code_runs_and_matches_finite_differences():
