@@ -6,13 +6,13 @@
     '2*(W*X - Y)*X.T'
 """
 
-from .api import grad, jacobian
+from .api import grad, graph, jacobian
 from .derivation import Derivation
 from .engine import Step
-from .errors import (MatcalcError, NotScalarError, OracleLimitError, ParseError, RuleError,
+from .errors import (DomainError, MatcalcError, NotScalarError, OracleLimitError, ParseError, RuleError,
                      ShapeError, UnknownNameError)
 
 __version__ = "0.1.0"
 
-__all__ = ["grad", "jacobian", "Derivation", "Step", "MatcalcError", "ParseError", "ShapeError",
-           "NotScalarError", "UnknownNameError", "RuleError", "OracleLimitError", "__version__"]
+__all__ = ["grad", "jacobian", "graph", "Derivation", "Step", "MatcalcError", "ParseError", "ShapeError",
+           "NotScalarError", "UnknownNameError", "RuleError", "OracleLimitError", "DomainError", "__version__"]

@@ -54,6 +54,8 @@ def _split(A):
 def _scalar_of(x):
     """A 1×1 product is a scalar; everything else stays as it is."""
     if is_matrix(x) and x.shape == (1, 1):
+        if isinstance(x, sp.ZeroMatrix):
+            return sp.Integer(0)
         return Scalar(x)
     return x
 
@@ -153,7 +155,7 @@ def mul(a, b):
     if a.shape[1] != b.shape[0]:
         raise ShapeError(f"cannot multiply {a.shape[0]}×{a.shape[1]} by {b.shape[0]}×{b.shape[1]}")
     if isinstance(a, sp.ZeroMatrix) or isinstance(b, sp.ZeroMatrix):
-        return sp.ZeroMatrix(a.shape[0], b.shape[1])
+        return _scalar_of(sp.ZeroMatrix(a.shape[0], b.shape[1]))
     ca, fa = _factors(a)
     cb, fb = _factors(b)
     factors = [f for f in fa + fb if not isinstance(f, sp.Identity)]

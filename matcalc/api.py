@@ -8,7 +8,7 @@ from .algebra import is_matrix
 from .derivation import Derivation
 from .engine import backward
 from .errors import MatcalcError, UnknownNameError
-from .graph import Graph, build
+from .dag import Graph, build
 from .syntax import parse, to_text
 
 
@@ -91,3 +91,11 @@ def jacobian(expr, wrt, shapes: dict | None = None, sizes: dict | None = None):
     name = _names(wrt)[0]
     _check_names(graph, [name])
     return jacobian_of(graph, name, sizes)
+
+
+def graph(expr: str, at: dict, shapes: dict | None = None, mode: str = "reverse",
+          wrt: str | None = None, fuse=()):
+    """A computational graph with numbers: forward values, local gradients and
+    ∂root/∂node (reverse), ∂node/∂wrt (forward), or every path's product (paths)."""
+    from .compgraph import compute
+    return compute(expr, at, shapes, mode, wrt, fuse)

@@ -230,6 +230,69 @@ def rules(rule_id: Optional[str] = typer.Argument(None, help="Show one rule, wit
     _run(action)
 
 
+def parse_at(items: List[str]) -> dict:
+    """``x=-2,y=5`` and ``W=[[0.1,0.5],[-0.3,0.8]]``: numbers, or JSON lists (never eval)."""
+    values, parts = {}, []
+    for item in items:
+        depth, start = 0, 0
+        for i, ch in enumerate(item + ","):
+            depth += {"[": 1, "]": -1}.get(ch, 0)
+            if ch == "," and depth == 0:
+                parts.append(item[start:i])
+                start = i + 1
+    for part in filter(None, (p.strip() for p in parts)):
+        name, eq, text = part.partition("=")
+        try:
+            value = json.loads(text)
+            if not isinstance(value, (int, float, list)) or isinstance(value, bool):
+                raise ValueError
+        except ValueError:
+            raise MatcalcError(f"expected --at NAME=NUMBER or NAME=[[...]], got {part!r}",
+                               hint="for example --at x=-2,y=5 or --at 'W=[[0.1,0.5],[-0.3,0.8]]'") from None
+        if not eq or not name.strip():
+            raise MatcalcError(f"expected --at NAME=VALUE, got {part!r}", hint="for example --at x=-2,y=5")
+        values[name.strip()] = value
+    return values
+
+
+@app.command(name="graph", **EXPR_COMMAND)
+def graph_command(expr: str = typer.Argument(..., help="A scalar expression, e.g. \"(x + y)*z\"."),
+                  at: List[str] = typer.Option(..., "--at", help="Values: x=-2,y=5,z=-4 or W=[[1,2],[3,4]]."),
+                  mode: str = typer.Option("reverse", "--mode", help="reverse, forward or paths."),
+                  wrt: Optional[str] = typer.Option(None, "--wrt", help="The input for forward and paths modes."),
+                  fuse: Optional[List[str]] = typer.Option(None, "--fuse", help="Merge a gate, e.g. sigmoid."),
+                  format: str = typer.Option("text", "--format", help="text, dot, svg or json."),
+                  shape: Optional[List[str]] = ShapeOpt):
+    """The computational graph with forward values and gradients (articles 001 and 004)."""
+    def action():
+        from .api import graph as compute
+        from .render import console, graph_dot, graph_view, paths_view
+        if format not in ("text", "dot", "svg", "json"):
+            raise MatcalcError(f"expected --format text, dot, svg or json, got {format!r}")
+        g = compute(expr, parse_at(at), parse_shapes(shape or [], []), mode, wrt, fuse or ())
+        if format == "json":
+            typer.echo(json.dumps(g.to_dict(), indent=2))
+        elif format == "dot":
+            typer.echo(graph_dot(g))
+        elif format == "svg":
+            typer.echo(_svg(graph_dot(g)))
+        else:
+            out = console()
+            out.print(graph_view(g))
+            if g.mode == "paths":
+                out.print(paths_view(g))
+    _run(action)
+
+
+def _svg(source: str) -> str:
+    import graphviz
+    try:
+        return graphviz.Source(source).pipe(format="svg", encoding="utf-8")
+    except graphviz.ExecutableNotFound:
+        raise MatcalcError("--format svg needs the Graphviz 'dot' program, which is not installed",
+                           hint="install it (Debian: apt-get install graphviz), or use --format dot") from None
+
+
 def _ids_text(rule) -> str:
     parts = [f"default {rule.id}" + "".join(f", {k}: {v}" for k, v in rule.ids.items())]
     for case in rule.cases:

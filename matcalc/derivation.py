@@ -10,7 +10,7 @@ import sympy as sp
 from . import oracle
 from .errors import ShapeError, UnknownNameError
 from .evaluate import numeric
-from .graph import Graph
+from .dag import Graph
 from .printing import to_latex, to_str
 
 
@@ -100,6 +100,12 @@ def problem_of(graph: Graph, grads: dict, assumptions: dict) -> oracle.Problem:
 
 def numeric_value(expr, graph: Graph, values: dict):
     """Evaluate a SymPy form with NumPy; dimensions are bound from the arrays."""
+    return numeric(expr, bind_values(graph, values))
+
+
+def bind_values(graph: Graph, values: dict) -> dict:
+    """The evaluator's environment: each variable's array, and each dimension's size
+    read off the arrays' shapes (checked where arrays share a dimension)."""
     import numpy as np
     env, sizes = {}, {}
     missing = sorted(set(graph.variables) - set(values))
@@ -131,4 +137,4 @@ def numeric_value(expr, graph: Graph, values: dict):
                 raise UnknownNameError(f"expected a size for the dimension {node.sym.name}",
                                        hint=f"pass {node.sym.name}=... with the values")
             env[node.sym.name] = int(values[node.sym.name])
-    return numeric(expr, env)
+    return env

@@ -12,7 +12,7 @@ import sympy as sp
 
 from .algebra import LANGUAGE, add, shape_of, zeros
 from .errors import RuleError
-from .graph import Graph, Node
+from .dag import Graph, Node
 from .rules import Rule, kind_of, match
 from .syntax import Term
 
@@ -38,7 +38,15 @@ def backward(graph: Graph, wrt: list, seed=None) -> tuple[dict, list]:
 
     The walk starts from ∂l/∂l = 1; a ``seed`` of the root's shape gives the
     vector-Jacobian product instead (used by ``jacobian``)."""
-    targets = {graph.variables[name] for name in wrt}
+    grads, steps = walk(graph, {graph.variables[name] for name in wrt}, seed)
+    return {name: grads.get(graph.variables[name], zeros(*graph.variables[name].shape))
+            for name in wrt}, steps
+
+
+def walk(graph: Graph, targets: set, seed=None, fused=None) -> tuple[dict, list]:
+    """The reverse walk itself: ∂root/∂node for every node on a path to a target.
+
+    ``fused`` limits which fused rules may apply (None: all of them)."""
     needs = _needs(graph, targets)
     grads: dict = {graph.root: sp.Integer(1) if seed is None else seed}
     steps: list = []
@@ -46,7 +54,7 @@ def backward(graph: Graph, wrt: list, seed=None) -> tuple[dict, list]:
         G = grads.get(node)
         if G is None or node.role != "operation" or node not in needs:
             continue
-        rule, binding = select(graph, node)
+        rule, binding = select(graph, node, fused)
         kinds = {name: kind_of(graph.node_of(t).shape) for name, t in binding.items()}
         for operand, template in rule.grads.items():
             target = graph.node_of(binding[operand])
@@ -57,8 +65,7 @@ def backward(graph: Graph, wrt: list, seed=None) -> tuple[dict, list]:
             grads[target] = add(grads[target], result) if target in grads else result
             steps.append(Step(rule.id_for(operand, kinds), node.sym, G, result, target.shape,
                               rule.explain, rule.name, target.sym, node.index, target.index))
-    return {name: grads.get(graph.variables[name], zeros(*graph.variables[name].shape))
-            for name in wrt}, steps
+    return grads, steps
 
 
 def _needs(graph: Graph, targets: set) -> set:
@@ -70,11 +77,13 @@ def _needs(graph: Graph, targets: set) -> set:
     return needs
 
 
-def select(graph: Graph, node: Node) -> tuple[Rule, dict]:
-    """A fused rule whose pattern matches here, else the node's own rule."""
+def select(graph: Graph, node: Node, fused=None) -> tuple[Rule, dict]:
+    """A fused rule whose pattern matches here (of those allowed), else the node's own rule."""
     table = graph.table
     for rule in table.matching():
         if not rule.fused or rule.pattern.head != node.term.head:
+            continue
+        if fused is not None and rule.id not in fused:
             continue
         binding = match(rule.pattern, node.term, rule, table.functions)
         if binding is not None and _kinds_hold(graph, rule, binding):

@@ -49,5 +49,9 @@ class RuleError(MatcalcError):
     """A rule file in ``rules/`` is malformed; raised at load time."""
 
 
+class DomainError(MatcalcError):
+    """A value where a function is not defined (log of a non-positive number, ...)."""
+
+
 class OracleLimitError(MatcalcError):
     """The exact check would be too big to expand; it refuses instead of hanging."""

@@ -18,7 +18,7 @@ from .derivation import problem_of
 from .engine import backward
 from .errors import MatcalcError
 from .evaluate import explicit
-from .graph import Graph
+from .dag import Graph
 from .printing import to_latex, to_str
 from .rules import kind_of
 

@@ -130,3 +130,78 @@ def error_view(error) -> Text:
         text.append("\nhint: ", style="mc.hint")
         text.append(error.hint)
     return text
+
+
+# -- computational graphs ----------------------------------------------------------------
+
+def compact(value) -> str:
+    """A number to 4 significant digits; a matrix on one line, with its shape."""
+    import numpy as np
+    if value is None:
+        return "—"
+    array = np.asarray(value, dtype=float)
+    if array.size == 1 and array.ndim <= 2 and (array.ndim == 0 or array.shape == (1, 1)):
+        return f"{float(array.reshape(())):.4g}"
+    body = np.array2string(array, precision=3, separator=", ", max_line_width=10_000, threshold=12)
+    return f"{' '.join(body.split())} ({'×'.join(map(str, array.shape))})"
+
+
+def graph_view(g) -> Table:
+    """Nodes in order, forward values beside gradients; gradients marked ∇ (→ in forward mode)."""
+    titles = {"reverse": "reverse mode: ∂root/∂node in one backward pass",
+              "forward": f"forward mode: ∂node/∂{g.wrt} in one forward pass",
+              "paths": f"path sums: ∂root/∂{g.wrt} = Σ over paths of the product of edge derivatives"}
+    table = Table(title=f"{g.source}   ({titles[g.mode]})", title_justify="left")
+    table.add_column("#", justify="right", style="mc.muted")
+    table.add_column("node")
+    table.add_column("op", style="mc.rule")
+    table.add_column("inputs", style="mc.muted")
+    table.add_column("value", style="mc.ok", justify="right")
+    table.add_column("local ∂/∂input", style="mc.muted")
+    if g.mode == "reverse":
+        table.add_column("∇ gradient", style="mc.grad", justify="right")
+    else:
+        table.add_column(f"→ ∂·/∂{g.wrt}", style="mc.grad", justify="right")
+    for n in g.nodes:
+        local = ", ".join(f"#{i}: {compact(v)}" for i, v in n.local.items())
+        inputs = ", ".join(f"#{i}" for i in n.inputs)
+        mark = (f"∇ {compact(n.grad)}" if n.grad is not None else "—") if g.mode == "reverse" \
+            else f"→ {compact(n.tangent)}"
+        table.add_row(str(n.index), n.label, n.op if n.kind == "operation" else n.kind, inputs,
+                      compact(n.value), local, mark)
+    return table
+
+
+def paths_view(g) -> Text:
+    text = Text()
+    for path, product in g.paths:
+        labels = " → ".join(f"#{i}" for i in path)
+        text.append(f"{labels}: product {compact(product)}\n")
+    text.append(f"sum over {len(g.paths)} paths: ∂root/∂{g.wrt} = {compact(g.path_sum)}", style="mc.grad")
+    text.append(f"   (forward mode: {compact(g.nodes[-1].tangent)})", style="mc.muted")
+    return text
+
+
+def graph_dot(g) -> str:
+    """Graphviz source in the CS231n style: on each wire, the value above (green) and
+    the gradient below (red)."""
+    import graphviz
+    dot = graphviz.Digraph("matcalc", graph_attr={"rankdir": "LR", "fontname": "Helvetica"},
+                           node_attr={"fontname": "Helvetica"}, edge_attr={"fontname": "Helvetica"})
+    second = "grad" if g.mode == "reverse" else "tangent"
+    for n in g.nodes:
+        if n.kind == "operation":
+            dot.node(f"n{n.index}", n.op, shape="circle", width="0.5", fixedsize="false")
+        else:
+            dot.node(f"n{n.index}", n.label, shape="plaintext")
+        for i in dict.fromkeys(n.inputs):
+            dot.edge(f"n{i}", f"n{n.index}", label=_wire(g.nodes_by_index()[i], second))
+    dot.node("out", "", shape="none", width="0")
+    dot.edge(f"n{g.nodes[-1].index}", "out", label=_wire(g.nodes[-1], second))
+    return dot.source
+
+
+def _wire(node, second) -> str:
+    import html
+    value, grad = html.escape(compact(node.value)), html.escape(compact(getattr(node, second)))
+    return f'<<font color="#2e7d32">{value}</font><br/><font color="#c62828">{grad}</font>>'

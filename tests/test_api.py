@@ -41,7 +41,7 @@ def _as_given(shapes):
                                   "logdet(X) + tr(inv(X)*A)", "sum(sigmoid(W*x + b) ./ (1 + exp(W*x)))",
                                   "norm2(A*x - b)^2 + lam*norm2(x)"])
 def test_printed_gradients_parse_back_to_the_same_expression(text):
-    from matcalc.graph import build
+    from matcalc.dag import build
     for name, d in matcalc.grad(text, wrt=sorted(parse(text).names())).items():
         again = build(parse(str(d)), _as_given(d.shapes)).root.sym
         assert again == d.expr, f"{name}: {d} read back as {again}"

@@ -8,7 +8,7 @@ import pytest
 
 import matcalc
 from matcalc.errors import RuleError
-from matcalc.graph import build
+from matcalc.dag import build
 from matcalc.rules import load, rules_dir
 from matcalc.syntax import parse, to_text
 
