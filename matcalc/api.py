@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .algebra import is_matrix
 from .derivation import Derivation
 from .engine import backward
 from .errors import MatcalcError, UnknownNameError
+from .rules import match
 from .dag import Graph, build
 from .syntax import parse, to_text
 
@@ -74,7 +74,6 @@ def _assumptions(graph: Graph, steps: list) -> dict:
         if rule is None or not rule.assume:
             continue
         node = graph.nodes[step.node_index]
-        from .rules import match
         binding = match(rule.pattern, node.term, rule, graph.table.functions) or {}
         for operand, what in rule.assume.items():
             term = binding.get(operand)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sympy as sp
 
 from .evaluate import evaluate
-from .printing import to_str
 
 _FUNCS = {"exp": "np.exp({})", "log": "np.log({})", "sin": "np.sin({})", "cos": "np.cos({})",
           "tanh": "np.tanh({})", "sigmoid": "1.0 / (1.0 + np.exp(-{}))", "relu": "np.maximum({}, 0.0)",
@@ -159,5 +158,3 @@ def _out(value: str, sym) -> str:
         return f"float(np.asarray({value}).reshape(()))"
     return f"np.broadcast_to({value}, {sym.name}.shape).copy()"
 
-
-__all__ = ["numpy_code", "to_str"]

@@ -18,7 +18,6 @@ from .derivation import bind_values
 from .engine import instantiate, select, walk
 from .errors import DomainError, MatcalcError, UnknownNameError
 from .evaluate import numeric
-from .printing import to_str
 from .syntax import parse
 
 MODES = ("reverse", "forward", "paths")
@@ -213,8 +212,8 @@ def _finite(value, node, what):
 
 
 def _need_scalars(nodes, mode):
-    if any(n.kind == "operation" and not n.local and n.inputs for n in nodes) or \
-            any(getattr(n.value, "ndim", 0) for n in nodes):
+    """Forward mode and path sums multiply edge derivatives: they need every node scalar."""
+    if any(not isinstance(n.value, float) for n in nodes):
         raise MatcalcError(f"{mode} mode shows scalar edge derivatives, but this graph has vector or "
                            "matrix nodes", hint="use --mode reverse, which handles any shapes")
 

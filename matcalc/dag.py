@@ -105,7 +105,7 @@ def build(term: Term, shapes: dict | None = None, *, source: str | None = None,
         return dim_symbols[d]
 
     nodes, by_term = [], {}
-    for t in _topological(term, inference):
+    for t in inference.shapes:   # the solver's post-order: children first
         shape = tuple(dim(d) for d in inference.shapes[t])
         args = tuple(by_term[a] for a in t.args)
         sym, role = _form(t, shape, args, symbols, inference, dim)
@@ -132,6 +132,3 @@ def _form(t: Term, shape, args, symbols, inference, dim):
     role = "constant" if all(a.role == "constant" for a in args) else "operation"
     return sym, role
 
-
-def _topological(root: Term, inference: Inference) -> list:
-    return [t for t in inference.shapes]   # the solver's post-order: children first

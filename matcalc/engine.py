@@ -13,7 +13,7 @@ import sympy as sp
 from .algebra import LANGUAGE, add, shape_of, zeros
 from .errors import RuleError
 from .dag import Graph, Node
-from .rules import Rule, kind_of, match
+from .rules import Rule, kind_holds, kind_of, match
 from .syntax import Term
 
 
@@ -92,8 +92,7 @@ def select(graph: Graph, node: Node, fused=None) -> tuple[Rule, dict]:
 
 
 def _kinds_hold(graph, rule, binding) -> bool:
-    from .rules import _kind_holds
-    return all(_kind_holds(kind_of(graph.node_of(binding[n]).shape), k) for n, k in rule.when.items())
+    return all(kind_holds(kind_of(graph.node_of(binding[n]).shape), k) for n, k in rule.when.items())
 
 
 def _environment(graph: Graph, node: Node, rule: Rule, binding: dict, G) -> dict:
@@ -132,4 +131,4 @@ def _check_rule0(rule: Rule, node: Node, target: Node, result) -> None:
                         f"{target.text!r} in {node.text!r}, which is {target.shape} (Rule 0)")
 
 
-__all__ = ["Step", "backward", "instantiate", "select", "Term"]
+__all__ = ["Step", "backward", "walk", "instantiate", "select"]

@@ -125,7 +125,7 @@ def _tensor(graph: Graph, wrt: str, sizes: dict | None):
     sizes = oracle.dimension_sizes(problem, sizes, oracle.EXACT_SIZES)
     env, entries = {}, {}
     for name, sym in problem.variables.items():
-        env[name], entries[name] = oracle._symbolic_value(name, sym, sizes, False)
+        env[name], entries[name] = oracle.symbolic_value(name, sym, sizes, False)
     env.update(sizes)
     Y = explicit(graph.root.sym, env)
     Y = Y if isinstance(Y, sp.MatrixBase) else sp.Matrix([[Y]])

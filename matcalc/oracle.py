@@ -134,7 +134,7 @@ def exact_check(problem: Problem, sizes: dict | None = None, seed: int = 0) -> l
     start = time.perf_counter()
     env, entries = {}, {}
     for name, sym in problem.variables.items():
-        env[name], entries[name] = _symbolic_value(name, sym, sizes, name in problem.onehot)
+        env[name], entries[name] = symbolic_value(name, sym, sizes, name in problem.onehot)
     env.update(sizes)
     loss = explicit(problem.loss, env)
     rng = random.Random(seed)
@@ -150,7 +150,7 @@ def exact_check(problem: Problem, sizes: dict | None = None, seed: int = 0) -> l
     return checks
 
 
-def _symbolic_value(name, sym, sizes, onehot):
+def symbolic_value(name, sym, sizes, onehot):
     """A matrix of real symbols (or one symbol) standing for the variable's entries."""
     if not isinstance(sym, sp.MatrixExpr):
         s = sp.Symbol(f"{name}_", real=True)

@@ -8,7 +8,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from .sympy_ext import FUNCTION_NAMES, step
+from .sympy_ext import FUNCTION_NAMES
 
 _LATEX_FUNCTIONS = {"sigmoid": r"\sigma", "relu": r"\operatorname{relu}", "exp": r"\exp",
                     "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh",
@@ -172,8 +172,6 @@ class MatcalcStrPrinter(StrPrinter):
             return f"{name}({', '.join(self._print(a) for a in expr.args)})"
         return super()._print_Function(expr)
 
-    _print_step = _print_Function
-
 
 class MatcalcLatexPrinter(LatexPrinter):
     """LaTeX with the article's notation: ⊙ for the entry-by-entry product, σ for sigmoid."""
@@ -224,4 +222,4 @@ def to_latex(expr) -> str:
     return _LATEX.doprint(expr)
 
 
-__all__ = ["to_str", "to_latex", "step"]
+__all__ = ["to_str", "to_latex"]

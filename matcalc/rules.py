@@ -107,7 +107,7 @@ class Rule:
     def id_for(self, operand: str, kinds: dict) -> str:
         """The rule id for the gradient of one operand, given every operand's kind."""
         for case in self.cases:
-            if all(_kind_holds(kinds.get(n), k) for n, k in case.when.items()):
+            if all(kind_holds(kinds.get(n), k) for n, k in case.when.items()):
                 return case.ids.get(operand, self.ids.get(operand, self.id))
         return self.ids.get(operand, self.id)
 
@@ -115,7 +115,8 @@ class Rule:
         return {self.id, *self.ids.values(), *(i for c in self.cases for i in c.ids.values())}
 
 
-def _kind_holds(actual: str | None, wanted: str) -> bool:
+def kind_holds(actual: str | None, wanted: str) -> bool:
+    """Does a node of kind ``actual`` satisfy a rule's ``wanted`` kind?"""
     if wanted == "any":
         return True
     if wanted == "vector":
@@ -300,12 +301,12 @@ def _check_rule(rule: Rule, where: str) -> None:
         unknown = set(rule.shape.operands) - names
         if unknown:
             raise RuleError(f"{where}: the shape condition names {sorted(unknown)}, not in the pattern")
+    spec_dims = {d for dims in (*rule.shape.operands.values(), rule.shape.out) for d in dims
+                 if isinstance(d, str)} if rule.shape else set()
+    allowed = names | spec_dims | {"G"}
     for op, template in rule.grads.items():
         if op not in names:
             raise RuleError(f"{where}: a gradient for {op!r}, which the pattern does not have")
-        spec_dims = {d for dims in (*rule.shape.operands.values(), rule.shape.out) for d in dims
-                     if isinstance(d, str)} if rule.shape else set()
-        allowed = names | spec_dims | {"G"}
         extra = template.names() - allowed
         if extra:
             raise RuleError(f"{where}: the gradient of {op} uses {sorted(extra)}, "
