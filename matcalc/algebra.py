@@ -17,7 +17,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.matrices.expressions.matmul import canonicalize as _canonical_matmul
 
 from .errors import ShapeError
-from .sympy_ext import SCALAR_FUNCTIONS, Apply, Norm2, Scalar, Softmax, SumEntries
+from .sympy_ext import SCALAR_FUNCTIONS, Apply, HadamardProduct, Norm2, Scalar, Softmax, SumEntries
 
 
 def is_matrix(x) -> bool:
@@ -200,7 +200,7 @@ def hadamard(a, b):
         return scale(ca * cb, hpow(ma, 2))
     factors = [f for m in (ma, mb) for f in (m.args if isinstance(m, sp.HadamardProduct) else (m,))]
     # Built directly: SymPy's hadamard_product would re-run doit() over both whole operands.
-    return scale(ca * cb, sp.HadamardProduct(*factors, evaluate=False))
+    return scale(ca * cb, HadamardProduct(*factors, evaluate=False))
 
 
 def hpow(a, p):

@@ -80,9 +80,7 @@ def _needs(graph: Graph, targets: set) -> set:
 def select(graph: Graph, node: Node, fused=None) -> tuple[Rule, dict]:
     """A fused rule whose pattern matches here (of those allowed), else the node's own rule."""
     table = graph.table
-    for rule in table.matching():
-        if not rule.fused or rule.pattern.head != node.term.head:
-            continue
+    for rule in table.fused_by_head.get(node.term.head, ()):
         if fused is not None and rule.id not in fused:
             continue
         binding = match(rule.pattern, node.term, rule, table.functions)

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from .errors import ParseError, RuleError
@@ -91,12 +91,12 @@ class Rule:
     def pattern_text(self) -> str:
         return to_text(self.pattern) if self.pattern is not None else ""
 
-    @property
+    @cached_property
     def fused(self) -> bool:
         """A pattern deeper than one operation: it replaces several nodes' rules."""
         return self.pattern is not None and any(a.op not in ("name", "num") for a in self.pattern.args)
 
-    @property
+    @cached_property
     def dimension_args(self) -> set:
         """Pattern names that stand for dimensions (``k`` in ``ones(k)``)."""
         if self.shape is None or self.pattern is None:
@@ -163,11 +163,13 @@ class RuleTable:
                 return r
         return None
 
-    def matching(self) -> list:
-        """Rules that match nodes: fused ones first (largest pattern first), then primitives."""
-        live = [r for r in self.rules if not r.check_only]
-        fused = sorted((r for r in live if r.fused), key=lambda r: -_size(r.pattern))
-        return fused + [r for r in live if not r.fused]
+    @cached_property
+    def fused_by_head(self) -> dict:
+        """Fused rules by the head of their pattern, the largest pattern first."""
+        out: dict = {}
+        for rule in sorted((r for r in self.rules if r.fused), key=lambda r: -_size(r.pattern)):
+            out.setdefault(rule.pattern.head, []).append(rule)
+        return out
 
     def primitives(self, head: str, arity: int) -> list:
         """The one-operation rules that can handle a node, in table order."""

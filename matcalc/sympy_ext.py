@@ -78,6 +78,17 @@ class Apply(MatrixExpr):
         return self._shape
 
 
+class HadamardProduct(sp.HadamardProduct):
+    """SymPy's entry-by-entry product with its shape computed once: SymPy's own
+    recomputes it down the whole chain of a deep network's gradient at every call."""
+
+    @property
+    def shape(self):
+        if "_shape" not in self.__dict__:
+            self._shape = super().shape
+        return self._shape
+
+
 class Softmax(MatrixExpr):
     """Column-wise softmax: a_i = exp(z_i) / Σ_k exp(z_k) in every column."""
 
