@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .derivation import Derivation
-from .engine import backward
+from .engine import backward, reaching
 from .errors import MatcalcError, UnknownNameError
 from .rules import match
 from .dag import Graph, build
@@ -58,11 +58,7 @@ def grad(expr, wrt, shapes: dict | None = None):
 
 def _steps_for(graph: Graph, steps: list, name: str) -> list:
     """The steps whose gradient flows on to ``name``."""
-    target = graph.variables[name]
-    reaches = set()
-    for node in graph.nodes:
-        if node is target or any(a.index in reaches for a in node.args):
-            reaches.add(node.index)
+    reaches = {node.index for node in reaching(graph, {graph.variables[name]})}
     return [s for s in steps if s.target_index in reaches]
 
 

@@ -150,10 +150,11 @@ def jacobian(expr: str = typer.Argument(..., help="A vector or matrix expression
     Jacobian tensor at small sizes when a matrix is involved."""
     def action():
         from .api import jacobian as jac
-        from .render import console, dims
+        from .printing import shape_text
+        from .render import console
         result = jac(expr, wrt=wrt, shapes=parse_shapes(shape or [], scalar or []), sizes=parse_sizes(sizes))
         out = console()
-        out.print(f"∂({result.y})/∂{wrt}: y is {dims(result.y_shape)}, {wrt} is {dims(result.x_shape)}",
+        out.print(f"∂({result.y})/∂{wrt}: y is {shape_text(result.y_shape)}, {wrt} is {shape_text(result.x_shape)}",
                   markup=False)
         if result.expr is not None:
             out.print(f"J = {result}   (numerator layout: rows follow y, columns follow {wrt})", markup=False,

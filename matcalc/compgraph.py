@@ -15,7 +15,7 @@ import sympy as sp
 from .dag import Graph as DAG
 from .dag import build
 from .derivation import bind_values
-from .engine import instantiate, select, walk
+from .engine import environment, instantiate, select, walk
 from .errors import DomainError, MatcalcError, UnknownNameError
 from .evaluate import numeric
 from .syntax import parse
@@ -189,13 +189,13 @@ def _inside(pattern, term, binding, dag) -> list:
 
 def _local(dag, node, rule, binding, env) -> dict:
     """∂node/∂input on each scalar edge: the rule's template with G = 1, evaluated."""
-    from .engine import _environment
     local = {}
+    env_G1 = environment(dag, node, rule, binding, sp.Integer(1))
     for operand, template in rule.grads.items():
         target = dag.node_of(binding[operand])
         if target.shape != (1, 1):
             continue
-        value = instantiate(template, _environment(dag, node, rule, binding, sp.Integer(1)))
+        value = instantiate(template, env_G1)
         # x + x: one node feeding both operands is one edge whose derivatives add up
         local[target.index] = local.get(target.index, 0.0) + _finite(numeric(value, env), node, "local gradient")
     return local

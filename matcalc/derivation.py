@@ -11,11 +11,7 @@ from . import oracle
 from .errors import ShapeError, UnknownNameError
 from .evaluate import numeric
 from .dag import Graph
-from .printing import to_latex, to_str
-
-
-def _dims_text(shape) -> str:
-    return "×".join(to_str(d) for d in shape)
+from .printing import shape_text, to_latex, to_str
 
 
 @dataclass
@@ -122,11 +118,11 @@ def bind_values(graph: Graph, values: dict) -> dict:
         if value.ndim == 1:
             value = value.reshape(-1, 1) if node.shape[1] == 1 else value.reshape(1, -1)
         if value.ndim != 2:
-            raise ShapeError(f"{name} is {_dims_text(node.shape)}, got an array of shape {value.shape}")
+            raise ShapeError(f"{name} is {shape_text(node.shape)}, got an array of shape {value.shape}")
         for d, actual in zip(node.shape, value.shape):
             bound = int(d) if d.is_Integer else sizes.setdefault(d.name, actual)
             if bound != actual:
-                raise ShapeError(f"{name} is {_dims_text(node.shape)} with {d}={bound}, "
+                raise ShapeError(f"{name} is {shape_text(node.shape)} with {d}={bound}, "
                                  f"got an array of shape {value.shape}",
                                  hint="arrays that share a dimension must agree on its size")
         env[name] = value

@@ -47,7 +47,7 @@ def walk(graph: Graph, targets: set, seed=None, fused=None) -> tuple[dict, list]
     """The reverse walk itself: ∂root/∂node for every node on a path to a target.
 
     ``fused`` limits which fused rules may apply (None: all of them)."""
-    needs = _needs(graph, targets)
+    needs = reaching(graph, targets)
     grads: dict = {graph.root: sp.Integer(1) if seed is None else seed}
     steps: list = []
     for node in reversed(graph.nodes):
@@ -56,11 +56,12 @@ def walk(graph: Graph, targets: set, seed=None, fused=None) -> tuple[dict, list]
             continue
         rule, binding = select(graph, node, fused)
         kinds = {name: kind_of(graph.node_of(t).shape) for name, t in binding.items()}
+        env = environment(graph, node, rule, binding, G)
         for operand, template in rule.grads.items():
             target = graph.node_of(binding[operand])
             if target not in needs:
                 continue
-            result = instantiate(template, _environment(graph, node, rule, binding, G))
+            result = instantiate(template, env)
             _check_rule0(rule, node, target, result)
             grads[target] = add(grads[target], result) if target in grads else result
             steps.append(Step(rule.id_for(operand, kinds), node.sym, G, result, target.shape,
@@ -68,7 +69,7 @@ def walk(graph: Graph, targets: set, seed=None, fused=None) -> tuple[dict, list]
     return grads, steps
 
 
-def _needs(graph: Graph, targets: set) -> set:
+def reaching(graph: Graph, targets: set) -> set:
     """Nodes with a path down to a target: only they need a gradient."""
     needs = set()
     for node in graph.nodes:
@@ -93,7 +94,7 @@ def _kinds_hold(graph, rule, binding) -> bool:
     return all(kind_holds(kind_of(graph.node_of(binding[n]).shape), k) for n, k in rule.when.items())
 
 
-def _environment(graph: Graph, node: Node, rule: Rule, binding: dict, G) -> dict:
+def environment(graph: Graph, node: Node, rule: Rule, binding: dict, G) -> dict:
     """What a template may name: G, the pattern's names, the shape's dimensions, df."""
     env = {"G": G}
     env.update({name: graph.node_of(t).sym for name, t in binding.items()})
@@ -129,4 +130,4 @@ def _check_rule0(rule: Rule, node: Node, target: Node, result) -> None:
                         f"{target.text!r} in {node.text!r}, which is {target.shape} (Rule 0)")
 
 
-__all__ = ["Step", "backward", "walk", "instantiate", "select"]
+__all__ = ["Step", "backward", "walk", "reaching", "environment", "instantiate", "select"]

@@ -214,6 +214,11 @@ _STR = MatcalcStrPrinter({"order": "none"})
 _LATEX = MatcalcLatexPrinter({"mat_symbol_style": "plain"})
 
 
+def shape_text(shape) -> str:
+    """(n, d) as "n×d"."""
+    return "×".join(to_str(d) for d in shape)
+
+
 def to_str(expr) -> str:
     return _STR.doprint(expr)
 

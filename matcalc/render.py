@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
-from .printing import to_str
+from .printing import shape_text, to_str
 
 THEME = Theme({
     "mc.expr": "bold",
@@ -30,8 +30,6 @@ def console(stderr: bool = False, width: int | None = None) -> Console:
     return Console(theme=THEME, stderr=stderr, width=width, highlight=False)
 
 
-def dims(shape) -> str:
-    return "×".join(to_str(d) for d in shape)
 
 
 def shapes_line(derivation) -> Text:
@@ -41,7 +39,7 @@ def shapes_line(derivation) -> Text:
             text.append("   ")
         text.append(name, style="mc.name")
         text.append(": ")
-        text.append(dims(shape) if shape != (1, 1) else "scalar",
+        text.append(shape_text(shape) if shape != (1, 1) else "scalar",
                     style="mc.inferred" if inferred else "mc.shape")
         if inferred:
             text.append("*", style="mc.inferred")
@@ -54,7 +52,7 @@ def gradient_line(derivation) -> Text:
     text = Text()
     text.append(f"∂l/∂{derivation.wrt} = ", style="mc.name")
     text.append(str(derivation), style="mc.grad")
-    text.append(f"   {dims(derivation.shape)}", style="mc.shape")
+    text.append(f"   {shape_text(derivation.shape)}", style="mc.shape")
     text.append("   ✓ Rule 0 (same shape as ", style="mc.ok")
     text.append(derivation.wrt, style="mc.ok")
     text.append(")", style="mc.ok")
@@ -73,7 +71,7 @@ def steps_table(derivation) -> Table:
     table.add_column("shape", style="mc.shape")
     for i, step in enumerate(derivation.steps, 1):
         table.add_row(str(i), step.rule_id, to_str(step.node), to_str(step.upstream),
-                      to_str(step.target), to_str(step.result), dims(step.shape))
+                      to_str(step.target), to_str(step.result), shape_text(step.shape))
     return table
 
 
