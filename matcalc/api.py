@@ -1,37 +1,42 @@
-"""The Python API: ``grad`` and ``jacobian``."""
+"""The Python API: ``grad``, ``jacobian``, ``graph`` and ``value``."""
 
 from __future__ import annotations
 
-import sympy as sp
-
-from .derivation import Derivation
+from . import algebra as A
+from .dag import Graph, build, normalize_shapes
+from .derivation import Derivation, numeric_value
 from .engine import backward, reaching
-from .errors import MatcalcError, UnknownNameError
-from .rules import match
-from .dag import Graph, build
+from .errors import MatcalcError, ParseError, UnknownNameError, VerificationError
 from .syntax import parse, to_text
 
 
-def _graph(expr, shapes, scalar_root: bool) -> Graph:
+def _graph(expr, shapes, assume, scalar_root: bool) -> Graph:
     if isinstance(expr, str):
-        return build(parse(expr), shapes, source=expr, scalar_root=scalar_root)
-    if isinstance(expr, sp.Basic):
+        return build(parse(expr), shapes, source=expr, scalar_root=scalar_root, assume=assume)
+    if hasattr(expr, "free_symbols") and hasattr(expr, "func"):        # a SymPy expression
         from .convert import from_sympy
         term, sympy_shapes, symbols = from_sympy(expr)
-        sympy_shapes.update(shapes or {})
-        return build(term, sympy_shapes, source=to_text(term), symbols=symbols, scalar_root=scalar_root)
-    raise MatcalcError(f"expected an expression as text or SymPy, got {type(expr).__name__}")
+        sympy_shapes.update(normalize_shapes(shapes))
+        return build(term, sympy_shapes, source=to_text(term), scalar_root=scalar_root, assume=assume,
+                     symbols=symbols, raw_shapes=True)
+    raise ParseError(f"expected an expression as text or SymPy, got {type(expr).__name__}",
+                     hint='for example matcalc.grad("sum((W*X - Y).^2)", wrt="W")')
 
 
 def _names(wrt) -> list:
     items = wrt if isinstance(wrt, (list, tuple)) else [wrt]
     names = [getattr(w, "name", w) for w in items]
     if not names or not all(isinstance(n, str) for n in names):
-        raise UnknownNameError(f"expected variable names for wrt, got {wrt!r}")
+        raise UnknownNameError(f"expected variable names for wrt, got {wrt!r}",
+                               hint='for example wrt="W" or wrt=["W", "b"]')
     return names
 
 
-def _check_names(graph: Graph, names: list) -> None:
+def _check_names(graph: Graph, names: list, shapes) -> list:
+    """Names that are no variable of the loss: an error, unless the caller declared their shape
+    (then the gradient is zero, with a notice)."""
+    declared = normalize_shapes(shapes) if not graph.symbols else {}
+    absent = []
     for name in names:
         if name in graph.variables:
             continue
@@ -39,20 +44,40 @@ def _check_names(graph: Graph, names: list) -> None:
         if name in graph.inference.dimension_names:
             raise UnknownNameError(f"{name} is a dimension of the expression, not a variable",
                                    hint=f"differentiate with respect to one of: {known}")
-        raise UnknownNameError(f"the loss has no variable {name!r}",
-                               hint=f"its variables are: {known}")
+        if name in declared:
+            absent.append(name)
+            continue
+        raise UnknownNameError(f"the loss has no variable {name!r}", hint=f"its variables are: {known}")
+    return absent
 
 
-def grad(expr, wrt, shapes: dict | None = None):
+def grad(expr, wrt, shapes: dict | None = None, assume: dict | None = None, check: bool = False):
     """∂l/∂wrt in closed form.  ``wrt`` may be a name or a list of names (one backward
-    pass serves them all, and a dict name -> Derivation is returned)."""
-    graph = _graph(expr, shapes, scalar_root=True)
+    pass serves them all, and a dict name -> Derivation is returned).
+
+    ``assume`` declares what a variable is (``{"Y": "onehot"}``, ``{"S": "symmetric"}``);
+    ``check=True`` verifies every gradient and raises ``VerificationError`` on a mismatch."""
+    graph = _graph(expr, shapes, assume, scalar_root=True)
     names = _names(wrt)
-    _check_names(graph, names)
-    grads, steps = backward(graph, names)
-    assumptions = _assumptions(graph, steps)
-    out = {name: Derivation(graph.source, name, grads[name], _steps_for(graph, steps, name),
-                            graph, assumptions) for name in names}
+    absent = _check_names(graph, names, shapes)
+    grads, steps = backward(graph, [n for n in names if n not in absent])
+    out = {}
+    for name in names:
+        if name in absent:
+            shape = normalize_shapes(shapes)[name]
+            out[name] = Derivation(graph.source, name, A.zeros(*shape), [], graph, {},
+                                   [f"{name} does not occur in the loss: its gradient is zero"], {name: shape})
+            continue
+        mine = _steps_for(graph, steps, name)
+        out[name] = Derivation(graph.source, name, grads[name], mine, graph, _assumptions(graph, mine),
+                               list(graph.notices))
+    if check:
+        for d in out.values():
+            report = d.verify(numeric=False)
+            if report.failed:
+                raise VerificationError(f"the gradient with respect to {d.wrt} failed its check: "
+                                        f"{next(c.line() for c in report.checks if not c.ok)}", report=report,
+                                        hint="this is a defect of matcalc's rules; please report the loss")
     return out if isinstance(wrt, (list, tuple)) else out[names[0]]
 
 
@@ -63,28 +88,21 @@ def _steps_for(graph: Graph, steps: list, name: str) -> list:
 
 
 def _assumptions(graph: Graph, steps: list) -> dict:
-    """What fused rules assumed of their inputs (one-hot labels), by variable."""
-    found = {}
+    """What the derivation relies on: declared structure, and what fused rules assumed."""
+    found = {name: kind for name, kind in graph.assumptions.items() if kind in ("symmetric", "spd")}
     for step in steps:
-        rule = next((r for r in graph.table.rules if r.id == step.rule_id), None)
-        if rule is None or not rule.assume:
-            continue
-        node = graph.nodes[step.node_index]
-        binding = match(rule.pattern, node.term, rule, graph.table.functions) or {}
-        for operand, what in rule.assume.items():
-            term = binding.get(operand)
-            if term is not None and term.op == "name":
-                found[term.value] = what
+        for name, kind in step.assumed:
+            found[name] = kind
     return found
 
 
-def jacobian(expr, wrt, shapes: dict | None = None, sizes: dict | None = None):
-    """∂y/∂x in numerator layout: a closed form for vector by vector (Rules 1 and 2),
-    the explicit 3-D/4-D Jacobian tensor at small sizes when a matrix is involved."""
+def jacobian(expr, wrt, shapes: dict | None = None, sizes: dict | None = None, assume: dict | None = None):
+    """∂y/∂x in numerator layout (rows follow y): a closed form for vectors (with diag for
+    element-wise parts), the explicit 3-D/4-D Jacobian tensor at small sizes when a matrix is involved."""
     from .jacobians import jacobian_of
-    graph = _graph(expr, shapes, scalar_root=False)
+    graph = _graph(expr, shapes, assume, scalar_root=False)
     name = _names(wrt)[0]
-    _check_names(graph, [name])
+    _check_names(graph, [name], None)
     return jacobian_of(graph, name, sizes)
 
 
@@ -94,3 +112,26 @@ def graph(expr: str, at: dict, shapes: dict | None = None, mode: str = "reverse"
     ∂root/∂node (reverse), ∂node/∂wrt (forward), or every path's product (paths)."""
     from .compgraph import compute
     return compute(expr, at, shapes, mode, wrt, fuse)
+
+
+def value(expr: str, values: dict, shapes: dict | None = None):
+    """The numeric value of an expression (text) at these values: a float or a 2-D array.
+    A whole number given for a dimension's name (``m`` in ``ones(m)``) is its size."""
+    from .derivation import as_array
+    if not isinstance(values, dict):
+        raise MatcalcError(f"expected values as a dict of name -> array, got {type(values).__name__}")
+    inferred, sizes = {}, {}
+    for name, v in values.items():
+        array = as_array(name, v)
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+            sizes[name] = v
+        if array.ndim == 0 or array.shape in ((1,), (1, 1)):
+            inferred[name] = ()
+        elif array.ndim == 1:
+            inferred[name] = (array.shape[0],)
+        else:
+            inferred[name] = array.shape
+    if not isinstance(expr, str):
+        raise ParseError(f"expected an expression as text, got {type(expr).__name__}")
+    g = build(parse(expr), {**inferred, **(shapes or {})}, source=expr, sizes=sizes)
+    return numeric_value(g.root.expr, g, values)

@@ -4,15 +4,52 @@ the API, renders, and maps MatcalcError to exit code 2 with no traceback."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import List, Optional
 
 import typer
+from typer.core import TyperGroup
+
+try:                                                # typer 0.26-0.28 vendor click as typer._click
+    from typer._click import exceptions as _usage
+except ImportError:                                 # pragma: no cover - a typer that uses click itself
+    from click import exceptions as _usage
 
 from . import __version__
-from .errors import MatcalcError, ShapeError
+from .errors import MatcalcError, OracleLimitError, ShapeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+class _Commands(TyperGroup):
+    """matcalc's command group: a usage mistake (an unknown option, a missing --wrt, a bad
+    --seed) is reported like every other bad input, as one 'error:' line, a hint and exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _usage.NoArgsIsHelpError as e:
+            typer.echo(e.ctx.get_help() if e.ctx else "matcalc: see --help")
+            sys.exit(0)
+        except _usage.UsageError as e:
+            _usage_error(e)
+            sys.exit(2)
+        except _ABORT:
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+_ABORT = tuple(c for c in (getattr(_usage, "Abort", None), KeyboardInterrupt, BrokenPipeError) if c)
+
+
+def _usage_error(e: _usage.UsageError) -> None:
+    from .render import console, error_view
+    command = e.ctx.command_path if e.ctx is not None else "matcalc"
+    error = MatcalcError(" ".join(e.format_message().split()),
+                         hint=f"run '{command.replace('root', 'matcalc')} --help' for the options and an example")
+    console(stderr=True).print(error_view(error), soft_wrap=True)
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Symbolic matrix calculus that shows its work: ∂l/∂W in closed form, "
                        "with the rules used, checked against the element-wise Jacobian.")
 
@@ -36,17 +73,50 @@ def parse_shapes(specs: List[str], scalars: List[str]) -> dict:
     shapes = {}
     for spec in specs:
         name, eq, dims = spec.partition("=")
-        if not eq or not name.strip():
-            raise ShapeError(f"expected --shape NAME=ROWS,COLS, got {spec!r}",
+        name = name.strip()
+        if not eq or not name:
+            raise ShapeError(f"expected --shape NAME=ROWS,COLS, got {_clip(spec)!r}",
                              hint="for example --shape W=n,d, --shape x=3 or --shape lam=")
-        parts = [d.strip() for d in dims.split(",")] if dims.strip() else []
+        parts = [d.strip() for d in dims.replace("×", ",").split(",")] if dims.strip() else []
         if len(parts) > 2 or any(not p for p in parts):
-            raise ShapeError(f"expected at most two dimensions for {name.strip()}, got {dims!r}",
+            raise ShapeError(f"expected at most two dimensions for {_clip(name)}, got {_clip(dims)!r}",
                              hint="write --shape W=n,d")
-        shapes[name.strip()] = tuple(int(p) if p.isdigit() else p for p in parts)
+        if name in shapes:
+            raise ShapeError(f"expected one --shape for {_clip(name)}, got two",
+                             hint="give each variable's shape once")
+        shapes[name] = tuple(_dimension(p, name) for p in parts)
     for name in scalars:
+        if name in shapes and shapes[name] != ():
+            raise ShapeError(f"{_clip(name)} is given a shape with --shape and declared a scalar with --scalar",
+                             hint="keep one of the two")
         shapes[name] = ()
     return shapes
+
+
+def _dimension(text: str, name: str):
+    """A dimension as typed: a positive whole number (ASCII digits) or a name."""
+    if text.isascii() and text.isdigit():
+        if len(text) > 10 or int(text) < 1:
+            raise ShapeError(f"expected a dimension between 1 and 1,000,000,000 for {_clip(name)}, "
+                             f"got {_clip(text)}", hint="write --shape W=3,4 or --shape W=n,d")
+        return int(text)
+    return text
+
+
+def parse_assume(specs: List[str]) -> dict:
+    """``Y=onehot``, ``S=symmetric`` -> the API's assume dict."""
+    out = {}
+    for spec in specs:
+        name, eq, kind = spec.partition("=")
+        if not eq or not name.strip() or not kind.strip():
+            raise MatcalcError(f"expected --assume NAME=KIND, got {_clip(spec)!r}",
+                               hint="for example --assume Y=onehot or --assume S=symmetric")
+        out[name.strip()] = kind.strip()
+    return out
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def parse_sizes(text: Optional[str]) -> Optional[dict]:
@@ -55,9 +125,10 @@ def parse_sizes(text: Optional[str]) -> Optional[dict]:
     sizes = {}
     for part in text.split(","):
         name, eq, value = part.partition("=")
-        if not eq or not value.strip().isdigit() or int(value) < 1:
-            raise MatcalcError(f"expected --sizes like n=3,d=2, got {text!r}",
-                               hint="give each dimension a positive size")
+        value = value.strip()
+        if not eq or not value.isascii() or not value.isdigit() or len(value) > 12 or int(value) < 1:
+            raise MatcalcError(f"expected --sizes like n=3,d=2, got {_clip(text)!r}",
+                               hint="give each dimension a positive whole size")
         sizes[name.strip()] = int(value)
     return sizes
 
@@ -68,7 +139,7 @@ def _run(action):
         return action()
     except MatcalcError as error:
         from .render import console, error_view
-        console(stderr=True).print(error_view(error))
+        console(stderr=True).print(error_view(error), soft_wrap=True)
         raise typer.Exit(2)
     except RecursionError:
         from .render import console
@@ -79,63 +150,89 @@ def _run(action):
 
 ShapeOpt = typer.Option(None, "--shape", help="A variable's shape: W=n,d, x=3 (column), lam= (scalar).")
 ScalarOpt = typer.Option(None, "--scalar", help="Declare a scalar variable.")
+AssumeOpt = typer.Option(None, "--assume", help="Declare what a variable is: Y=onehot, S=symmetric, S=spd.")
 
 
 # A loss may start with a minus sign ("-sum(...)/m"): let it through as the expression.
 EXPR_COMMAND = {"context_settings": {"ignore_unknown_options": True}}
 
 
+FORMATS = ("text", "latex", "numpy", "json")
+
+
 @app.command(**EXPR_COMMAND)
 def grad(expr: str = typer.Argument(..., help="The scalar loss, e.g. \"sum((W*X - Y).^2)\"."),
          wrt: List[str] = typer.Option(..., "--wrt", help="Variable(s) to differentiate by."),
          shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
+         assume: Optional[List[str]] = AssumeOpt,
          format: str = typer.Option("text", "--format", help="text, latex, numpy or json."),
          steps: bool = typer.Option(True, "--steps/--no-steps", help="Show the derivation steps."),
          verify: bool = typer.Option(True, "--verify/--no-verify",
-                                     help="Check against the element-wise Jacobian (exact, small sizes); "
-                                          "'matcalc verify' adds the numeric check.")):
-    """Print ∂l/∂W in closed form, with the steps that derive it."""
+                                     help="Check against the element-wise Jacobian (exact, small sizes; "
+                                          "numeric where that is too big). A failed check exits 1.")):
+    """Print ∂l/∂W in closed form, with the steps that derive it, checked.
+
+    Example: matcalc grad "sum((W*X - Y).^2)" --wrt W
+    """
     def action():
         from .api import grad as derive
-        if format not in ("text", "latex", "numpy", "json"):
-            raise MatcalcError(f"expected --format text, latex, numpy or json, got {format!r}")
+        if format not in FORMATS:
+            raise MatcalcError(f"expected --format {', '.join(FORMATS)}, got {_clip(format)!r}",
+                               hint="for example --format latex")
         shapes = parse_shapes(shape or [], scalar or [])
-        derivations = list(derive(expr, wrt=list(wrt), shapes=shapes).values())
-        reports = {d.wrt: d.verify(numeric=False) for d in derivations} \
-            if verify and format in ("text", "json") else {}
+        derivations = list(derive(expr, wrt=list(wrt), shapes=shapes, assume=parse_assume(assume or [])).values())
+        reports = {d.wrt: d.verify(numeric=False) for d in derivations} if verify else {}
+        failed = [r for r in reports.values() if r.failed]
+        if failed and format != "text":
+            _fail(failed)
         _emit(format, derivations, reports, steps)
+        if failed:
+            _fail(failed)
     _run(action)
+
+
+def _fail(reports: list, echo: bool = True) -> None:
+    """A failed check: its line on stderr, exit code 1, and nothing else emitted."""
+    from .render import console
+    if echo:
+        err = console(stderr=True)
+        for report in reports:
+            for check in report.checks:
+                if not check.ok:
+                    err.print(f"∂l/∂{report.wrt}: {check.line()}", style="mc.bad", markup=False)
+    raise typer.Exit(1)
 
 
 def _emit(format: str, derivations: list, reports: dict, steps: bool) -> None:
     first = derivations[0]
     if format == "latex":
-        from .printing import to_latex
+        from .printing import latex_name, to_latex
         typer.echo(f"l = {to_latex(first.loss)}")
         for d in derivations:
-            typer.echo(rf"\frac{{\partial l}}{{\partial {d.wrt}}} = {d.latex()}")
+            typer.echo(rf"\frac{{\partial l}}{{\partial {latex_name(d.wrt)}}} = {d.latex()}")
     elif format == "json":
         typer.echo(json.dumps(derivations_json(derivations, reports), indent=2, ensure_ascii=False))
     elif format == "numpy":
         from .codegen import numpy_code
         graph = first.graph
-        typer.echo(numpy_code(graph.source, graph.root.sym, {d.wrt: d.expr for d in derivations},
-                              {n: node.sym for n, node in graph.variables.items()}))
+        typer.echo(numpy_code(graph.source, graph.root.expr, {d.wrt: d.value for d in derivations},
+                              {n: node.shape for n, node in graph.variables.items()}, graph.table))
     else:
         from .render import console, derivation_view
         console().print(derivation_view(derivations, steps=steps, report=reports))
 
 
 def derivations_json(derivations: list, reports: dict) -> dict:
-    from .printing import to_latex, to_str
+    from .printing import shape_text, to_latex, to_text
     first = derivations[0]
     return {
         "schema": JSON_SCHEMA,
         "expression": first.source,
-        "loss": to_str(first.loss),
+        "loss": to_text(first.loss),
         "loss_latex": to_latex(first.loss),
-        "shapes": {name: {"shape": [to_str(d) for d in shp], "inferred": inferred}
+        "shapes": {name: {"shape": [shape_text((d,)) for d in shp], "inferred": inferred}
                    for name, (shp, inferred) in first.shapes.items()},
+        "notices": list(first.graph.notices),
         "gradients": {d.wrt: d.to_dict() for d in derivations},
         "verification": {name: r.to_dict() for name, r in reports.items()},
     }
@@ -145,6 +242,7 @@ def derivations_json(derivations: list, reports: dict) -> dict:
 def jacobian(expr: str = typer.Argument(..., help="A vector or matrix expression, e.g. \"W*x\"."),
              wrt: str = typer.Option(..., "--wrt", help="The variable."),
              shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
+             assume: Optional[List[str]] = AssumeOpt,
              sizes: Optional[str] = typer.Option(None, "--sizes", help="Concrete sizes for a tensor, e.g. n=2,d=3.")):
     """∂y/∂x in numerator layout (rows follow y): closed form for vectors, the explicit
     Jacobian tensor at small sizes when a matrix is involved."""
@@ -152,7 +250,8 @@ def jacobian(expr: str = typer.Argument(..., help="A vector or matrix expression
         from .api import jacobian as jac
         from .printing import shape_text
         from .render import console
-        result = jac(expr, wrt=wrt, shapes=parse_shapes(shape or [], scalar or []), sizes=parse_sizes(sizes))
+        result = jac(expr, wrt=wrt, shapes=parse_shapes(shape or [], scalar or []), sizes=parse_sizes(sizes),
+                     assume=parse_assume(assume or []))
         out = console()
         out.print(f"∂({result.y})/∂{wrt}: y is {shape_text(result.y_shape)}, {wrt} is {shape_text(result.x_shape)}",
                   markup=False)
@@ -176,17 +275,28 @@ def _tensor_text(tensor) -> str:
 def verify(expr: str = typer.Argument(..., help="The scalar loss."),
            wrt: List[str] = typer.Option(..., "--wrt", help="Variable(s)."),
            shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
+           assume: Optional[List[str]] = AssumeOpt,
            sizes: Optional[str] = typer.Option(None, "--sizes", help="Sizes for the exact check, e.g. n=3,d=2."),
            seed: int = typer.Option(0, "--seed", help="Seed of the random points.")):
-    """Cross-validate ∂l/∂W against the element-wise Jacobian; exit 1 on a mismatch."""
+    """Cross-validate ∂l/∂W against the element-wise Jacobian; exit 1 on a mismatch.
+
+    Example: matcalc verify "x'*A*x" --wrt x --sizes n=4
+    """
     def action():
         from .api import grad as derive
-        from .render import console, gradient_line, report_lines
-        derivations = derive(expr, wrt=list(wrt), shapes=parse_shapes(shape or [], scalar or []))
+        from .render import assumptions_line, console, gradient_line, notices_lines, report_lines
+        derivations = derive(expr, wrt=list(wrt), shapes=parse_shapes(shape or [], scalar or []),
+                             assume=parse_assume(assume or []))
         out, ok = console(), True
         for d in derivations.values():
             report = d.verify(parse_sizes(sizes), seed=seed)
+            if not report.checks:
+                raise OracleLimitError(f"no check of ∂l/∂{d.wrt} could run: {report.skipped[-1][1]}",
+                                       hint="give smaller sizes with --sizes")
             out.print(gradient_line(d))
+            for extra in (notices_lines(d.notices), assumptions_line(d)):
+                if extra is not None:
+                    out.print(extra)
             out.print(report_lines(report))
             ok = ok and report.ok
         return ok
@@ -200,7 +310,7 @@ def rules(rule_id: Optional[str] = typer.Argument(None, help="Show one rule, wit
     def action():
         from rich.table import Table
         from .render import console
-        from .rules import load
+        from .registry import load
         table, out = load(), console()
         if rule_id:
             rule = table.by_id(rule_id)
@@ -209,7 +319,7 @@ def rules(rule_id: Optional[str] = typer.Argument(None, help="Show one rule, wit
             out.print(f"[mc.rule]{rule.id}[/]  [bold]{rule.name}[/]   ({rule.file})")
             if rule.pattern is not None:
                 out.print(f"pattern   {rule.pattern_text}", markup=False)
-            if rule.shape is not None:
+            if getattr(rule, "shape", None) is not None:
                 out.print(f"shape     {rule.shape.text}", markup=False)
             for operand, template in rule.templates.items():
                 out.print(f"∂l/∂{operand} = {template}", style="mc.grad", markup=False)
@@ -217,18 +327,31 @@ def rules(rule_id: Optional[str] = typer.Argument(None, help="Show one rule, wit
                 out.print("ids       " + _ids_text(rule), markup=False)
             out.print(rule.explain, markup=False)
             out.print(f"source: {rule.source}", style="mc.muted", markup=False)
-            if rule.over_functions:
-                for fn in table.functions.values():
-                    out.print(f"  {fn.name}′(x) = {fn.derivative_text}", markup=False)
+            if getattr(rule, "over_elementwise", False):
+                for fn in table.elementwise.values():
+                    out.print(f"  {fn.op}′(x) = {fn.derivative_text}", markup=False)
             return
         grid = Table(title="matcalc rules", title_justify="left")
         for col in ("id", "name", "pattern", "gradients", "source"):
             grid.add_column(col, style="mc.rule" if col == "id" else None)
-        for rule in table.rules:
+        for rule in table.everything:
             grads = "; ".join(f"{k}: {v}" for k, v in rule.templates.items()) or "—"
             grid.add_row(rule.id, rule.name, rule.pattern_text or "(every step)", grads, rule.source)
         out.print(grid)
     _run(action)
+
+
+def _number_text(text: str):
+    if len(text.lstrip("-").replace(".", "").split("e")[0].split("E")[0]) > 40:
+        raise ValueError("too many digits")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not finite")
+    return value
+
+
+def _no_constants(text: str):
+    raise ValueError(f"{text} is not a number")
 
 
 def parse_at(items: List[str]) -> dict:
@@ -244,14 +367,18 @@ def parse_at(items: List[str]) -> dict:
     for part in filter(None, (p.strip() for p in parts)):
         name, eq, text = part.partition("=")
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_int=_number_text, parse_float=_number_text,
+                               parse_constant=_no_constants)
             if not isinstance(value, (int, float, list)) or isinstance(value, bool):
                 raise ValueError
-        except ValueError:
-            raise MatcalcError(f"expected --at NAME=NUMBER or NAME=[[...]], got {part!r}",
+        except (ValueError, RecursionError):
+            raise MatcalcError(f"expected --at NAME=NUMBER or NAME=[[...]] with finite numbers, got {_clip(part)!r}",
                                hint="for example --at x=-2,y=5 or --at 'W=[[0.1,0.5],[-0.3,0.8]]'") from None
         if not eq or not name.strip():
-            raise MatcalcError(f"expected --at NAME=VALUE, got {part!r}", hint="for example --at x=-2,y=5")
+            raise MatcalcError(f"expected --at NAME=VALUE, got {_clip(part)!r}", hint="for example --at x=-2,y=5")
+        if name.strip() in values:
+            raise MatcalcError(f"expected one value for {_clip(name.strip())}, got two",
+                               hint="give each variable once in --at")
         values[name.strip()] = value
     return values
 
@@ -304,6 +431,11 @@ def _ids_text(rule) -> str:
 
 def main() -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 4000))
+    for stream in (sys.stdout, sys.stderr):      # a terminal that cannot show ∂ gets \u2202, not a crash
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     app(prog_name="matcalc")
 
 

@@ -1,38 +1,43 @@
 """NumPy code for a loss and its gradients: a self-contained ``f_and_grad``.
 
-The same walk as ``evaluate`` with a back-end that writes code: every distinct
+The same walk as ``evaluate`` with a backend that writes code: every distinct
 sub-expression is computed once into a temporary, so the loss and all the
-gradients share their common parts.
+gradients share their common parts.  Kernels that NumPy lacks are copied in
+from ``kernels.py``, so the module needs nothing but NumPy.
 """
 
 from __future__ import annotations
 
-import sympy as sp
+import inspect
 
-from .evaluate import evaluate
-
-_FUNCS = {"exp": "np.exp({})", "log": "np.log({})", "sin": "np.sin({})", "cos": "np.cos({})",
-          "tanh": "np.tanh({})", "sigmoid": "1.0 / (1.0 + np.exp(-{}))", "relu": "np.maximum({}, 0.0)",
-          "sqrt": "np.sqrt({})", "abs": "np.abs({})", "sign": "np.sign({})",
-          "step": "np.greater({}, 0.0).astype(float)"}
+from .evaluate import Backend, evaluate
+from .expr import Expr, dim_factors
 
 
-class CodeBackend:
+class CodeBackend(Backend):
     """Each operation appends ``tK = ...`` and returns the name tK."""
 
     def __init__(self):
         self.lines: list = []
+        self.helpers: dict = {}
 
     def _emit(self, code: str) -> str:
-        name = f"t{len(self.lines) + 1}"
+        name = f"_t{len(self.lines) + 1}"
         self.lines.append(f"{name} = {code}")
         return name
 
-    def number(self, x):
-        return repr(float(x)) if not isinstance(x, str) else x
+    def number(self, q):
+        return repr(float(q))
 
-    def matrix(self, x):
-        return x
+    def variable(self, name, value, shape):
+        return value
+
+    def size(self, d, env):
+        if isinstance(d, int):
+            return str(d)
+        if isinstance(d, tuple):
+            return "(" + "*".join(self.size(f, env) for f in dim_factors(d)) + ")"
+        return env[d]
 
     def ones(self, r, c):
         return self._emit(f"np.ones(({r}, {c}))")
@@ -43,26 +48,23 @@ class CodeBackend:
     def zeros(self, r, c):
         return self._emit(f"np.zeros(({r}, {c}))")
 
+    def add(self, a, b):
+        return self._emit(f"{a} + {b}")
+
+    def scale(self, c, a):
+        return self._emit(f"{c} * {a}")
+
     def matmul(self, a, b):
         return self._emit(f"{a} @ {b}")
 
-    def times(self, a, b):
+    def hadamard(self, a, b):
         return self._emit(f"{a} * {b}")
-
-    def plus(self, a, b):
-        return self._emit(f"{a} + {b}")
 
     def power(self, a, p):
         return self._emit(f"np.power({a}, {p})")
 
     def transpose(self, a):
-        return self._emit(f"{a}.T")
-
-    def inverse(self, a):
-        return self._emit(f"np.linalg.inv({a})")
-
-    def det(self, a):
-        return self._emit(f"np.linalg.det({a})")
+        return self._emit(f"np.transpose({a})")
 
     def trace(self, a):
         return self._emit(f"np.trace({a})")
@@ -70,52 +72,89 @@ class CodeBackend:
     def total(self, a):
         return self._emit(f"np.sum({a})")
 
-    def entry(self, a):
-        return self._emit(f"{a}[0, 0]")
+    def det(self, a):
+        return self._emit(f"np.linalg.det({a})")
 
-    def func(self, name, x):
-        return self._emit(_FUNCS[name].format(x))
+    def inv(self, a):
+        return self._emit(f"np.linalg.inv({a})")
 
-    def maximum(self, a, b):
-        return self._emit(f"np.maximum({a}, {b})")
+    def kernel(self, record, args, dims, shape):
+        name = record.kernel
+        if not name.startswith("np."):
+            from . import kernels
+            self.helpers[name] = inspect.getsource(getattr(kernels, name))
+            for dependency in _helper_dependencies(name):
+                self.helpers[dependency] = inspect.getsource(getattr(kernels, dependency))
+        return self._emit(f"{name}({', '.join([*args, *dims])})")
 
-    def softmax(self, z):
-        e = self._emit(f"np.exp({z} - {z}.max(axis=0, keepdims=True))")
-        return self._emit(f"{e} / {e}.sum(axis=0, keepdims=True)")
+    def finish(self, value, e: Expr):
+        return value
 
 
-def numpy_code(source: str, loss, grads: dict, variables: dict) -> str:
-    """Python source of ``f_and_grad(...) -> (value, grads)`` and ``check_gradients``."""
+def _helper_dependencies(name: str) -> list:
+    return {"log_softmax": ["logsumexp"]}.get(name, [])
+
+
+RESERVED = {"np", "value", "grads", "h", "seed", "args", "kwargs", "rng", "errors", "name", "g", "D", "up",
+            "down", "fd", "exact"}
+
+
+def python_name(name: str) -> str:
+    """A matcalc name as a Python identifier that shadows nothing: lambda -> lambda_, np -> np_."""
+    import keyword
+    safe = name if name.isascii() else "".join(c if c.isascii() else f"_{ord(c):x}" for c in name)
+    while keyword.iskeyword(safe) or safe in RESERVED or safe.startswith("_"):
+        safe += "_"
+    return safe
+
+
+def numpy_code(source: str, loss: Expr, grads: dict, variables: dict, table=None) -> str:
+    """Python source of ``f_and_grad(...) -> (value, grads)`` and ``check_gradients``.
+    ``variables`` maps each name to its shape.  Arguments go by position or by their
+    matcalc names (even one that is a Python keyword, such as lambda)."""
     names = list(variables)
-    env = {name: name for name in names}
+    py = {name: python_name(name) for name in names}
+    env = {name: py[name] for name in names}
     checks, bound = [], set()
-    for name, sym in variables.items():
-        if not isinstance(sym, sp.MatrixExpr):
+    for name, shape in variables.items():
+        name = py[name]
+        if shape == (1, 1):
             checks.append(f"    {name} = float({name})")
             continue
-        checks.append(f"    {name} = _matrix({name}, {sym.shape[1] == 1})")
-        for axis, d in enumerate(sym.shape):
-            if d.is_Integer:
-                checks.append(f"    assert {name}.shape[{axis}] == {int(d)}, "
-                              f"f'{name} must have {int(d)} along axis {axis}, got {{{name}.shape}}'")
-            elif d.name in bound:
-                checks.append(f"    assert {name}.shape[{axis}] == {d.name}, "
-                              f"f'{name} must have {d.name}={{{d.name}}} along axis {axis}, got {{{name}.shape}}'")
+        checks.append(f"    {name} = _matrix({name}, {shape[1] == 1})")
+        for axis, d in enumerate(shape):
+            if isinstance(d, int):
+                checks.append(f"    assert {name}.shape[{axis}] == {d}, "
+                              f"f'{name} must have {d} along axis {axis}, got {{{name}.shape}}'")
+            elif isinstance(d, tuple):
+                continue
+            elif d in bound:
+                checks.append(f"    assert {name}.shape[{axis}] == {python_name(d)}, "
+                              f"f'{name} must have {d}={{{python_name(d)}}} along axis {axis}, got {{{name}.shape}}'")
             else:
-                checks.append(f"    {d.name} = {name}.shape[{axis}]")
-                bound.add(d.name)
-                env[d.name] = d.name
+                checks.append(f"    {python_name(d)} = {name}.shape[{axis}]")
+                bound.add(d)
+                env[d] = python_name(d)
     backend, memo = CodeBackend(), {}
-    value = evaluate(loss, env, backend, memo)
-    results = {name: evaluate(g, env, backend, memo) for name, g in grads.items()}
+    value = evaluate(loss, env, backend, table, memo)
+    results = {name: evaluate(g, env, backend, table, memo) for name, g in grads.items()}
     body = [f"    {line}" for line in backend.lines]
-    signature = ", ".join(names)
+    signature = ", ".join(py[n] for n in names)
+    plain = all(py[n] == n for n in names)
+    order = tuple(names)
+    header = f"def f_and_grad({signature}):" if plain else "def f_and_grad(*args, **kwargs):"
+    unpack = [] if plain else [f"    {signature}, = _arguments(args, kwargs, {order!r})"]
+    check_header = (f"def check_gradients({signature}, h=1e-6, seed=0):" if plain else
+                    "def check_gradients(*args, h=1e-6, seed=0, **kwargs):")
+    check_values = (f"({signature},)" if plain else f"_arguments(args, kwargs, {order!r})")
     grad_names = ", ".join(f"∂l/∂{n}" for n in grads)
+    helpers = [line for source_text in backend.helpers.values() for line in (source_text.rstrip(), "", "")]
     lines = [
         '"""Generated by matcalc: the loss and its gradients in NumPy."""',
         "import numpy as np",
         "",
         "",
+        *helpers,
         "def _matrix(a, column):",
         "    a = np.asarray(a, dtype=float)",
         "    if a.ndim == 1:",
@@ -124,8 +163,10 @@ def numpy_code(source: str, loss, grads: dict, variables: dict) -> str:
         "    return a",
         "",
         "",
-        f"def f_and_grad({signature}):",
-        f'    """l = {source}; returns (l, {{{grad_names}}})."""',
+        *([] if plain else ARGUMENTS),
+        header,
+        f"    {DOC}l = {_doc(source)}; returns (l, {{{grad_names}}}).{DOC}",
+        *unpack,
         *checks,
         *body,
         f"    value = float(np.asarray({value}).reshape(()))",
@@ -134,10 +175,10 @@ def numpy_code(source: str, loss, grads: dict, variables: dict) -> str:
         "    return value, grads",
         "",
         "",
-        f"def check_gradients({signature}, h=1e-6, seed=0):",
+        check_header,
         '    """Largest relative error of each gradient against central finite differences along a random direction."""',
         "    rng = np.random.default_rng(seed)",
-        f"    args = dict(zip({names!r}, [np.asarray(v, dtype=float) for v in ({signature},)]))",
+        f"    args = dict(zip({names!r}, [np.asarray(v, dtype=float) for v in {check_values}]))",
         "    _, grads = f_and_grad(**args)",
         "    errors = {}",
         "    for name, g in grads.items():",
@@ -153,8 +194,32 @@ def numpy_code(source: str, loss, grads: dict, variables: dict) -> str:
     return "\n".join(lines)
 
 
-def _out(value: str, sym) -> str:
-    if not isinstance(sym, sp.MatrixExpr):
-        return f"float(np.asarray({value}).reshape(()))"
-    return f"np.broadcast_to({value}, {sym.name}.shape).copy()"
+DOC = '"' * 3
+BACKSLASH = chr(92)
+ARGUMENTS = [
+    "def _arguments(args, kwargs, names):",
+    "    values = dict(zip(names, args))",
+    "    values.update(kwargs)",
+    "    missing = [n for n in names if n not in values]",
+    "    assert not missing, f'missing arguments: {missing}'",
+    "    return [values[n] for n in names]",
+    "",
+    "",
+]
 
+
+def _doc(text: str) -> str:
+    """The loss in a docstring: no backslash or quote may end it early."""
+    return text.replace(BACKSLASH, BACKSLASH * 2).replace(DOC, "'" * 3)
+
+
+def _out(value: str, shape) -> str:
+    if shape == (1, 1):
+        return f"float(np.asarray({value}).reshape(()))"
+    return f"np.broadcast_to({value}, ({', '.join(_dim(d) for d in shape)}))"
+
+
+def _dim(d) -> str:
+    if isinstance(d, tuple):
+        return "*".join(_dim(f) for f in d[1:])
+    return str(d) if isinstance(d, int) else python_name(d)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sympy as sp
-
+from . import algebra as A
 from .dag import Graph as DAG
 from .dag import build
-from .derivation import bind_values
-from .engine import environment, instantiate, select, walk
+from .derivation import as_array, bind_values
+from .engine import contributions, select, walk
 from .errors import DomainError, MatcalcError, UnknownNameError
 from .evaluate import numeric
 from .syntax import parse
@@ -99,14 +98,22 @@ def _plain(v):
 
 
 def shapes_from_values(at: dict) -> dict:
-    import numpy as np
-    return {name: np.shape(np.asarray(v, dtype=float)) for name, v in at.items()}
+    if not isinstance(at, dict):
+        raise MatcalcError(f"expected values as a dict of name -> number or array, got {type(at).__name__}")
+    out = {}
+    for name, v in at.items():
+        shape = as_array(name, v).shape
+        out[name] = () if shape in ((1,), (1, 1)) else shape
+    return out
 
 
 def compute(expr: str, at: dict, shapes: dict | None = None, mode: str = "reverse",
             wrt: str | None = None, fuse=()) -> Graph:
     if mode not in MODES:
-        raise MatcalcError(f"expected a mode among {', '.join(MODES)}, got {mode!r}")
+        raise MatcalcError(f"expected a mode among {', '.join(MODES)}, got {mode!r}",
+                           hint="--mode reverse (backprop), forward or paths")
+    if not isinstance(expr, str):
+        raise MatcalcError(f"expected an expression as text, got {type(expr).__name__}")
     dag = build(parse(expr), {**shapes_from_values(at), **(shapes or {})}, source=expr, scalar_root=True)
     missing = sorted(set(dag.variables) - set(at))
     if missing:
@@ -123,7 +130,7 @@ def compute(expr: str, at: dict, shapes: dict | None = None, mode: str = "revers
         shown = graph.nodes_by_index()
         for node in dag.nodes:
             if node.index in shown and node in grads:
-                shown[node.index].grad = _finite(numeric(grads[node], env), node, "gradient")
+                shown[node.index].grad = _finite(numeric(grads[node], env, dag.table), node, "gradient")
     else:
         _need_scalars(nodes, mode)
         _forward(nodes, wrt)
@@ -134,7 +141,7 @@ def compute(expr: str, at: dict, shapes: dict | None = None, mode: str = "revers
 
 def _fused_ids(dag: DAG, fuse) -> set:
     """Which fused rules may apply: none but those named (``sigmoid`` means ``sigmoid-gate``)."""
-    ids = {r.id for r in dag.table.rules if r.fused}
+    ids = {r.id for r in dag.table.rules}
     chosen = set()
     for name in fuse or ():
         rule_id = name if name in ids else f"{name}-gate"
@@ -160,11 +167,13 @@ def _nodes(dag: DAG, env: dict, fused: set):
     for node in dag.nodes:
         if node.index in hidden:
             continue
-        value = _finite(numeric(node.sym, env), node, "value")
+        value = _finite(numeric(node.expr, env, dag.table), node, "value")
         rule, binding = gates.get(node.index, (None, {}))
         inputs = [dag.node_of(t).index for t in binding.values()] if rule and rule.fused else \
             [a.index for a in node.args]
         op = node.text if node.role != "operation" else (node.term.head if not rule.fused else rule.id)
+        if node.role == "constant" and node.args:
+            op = node.term.head
         kind = node.role if node.role != "constant" or not node.args else "constant"
         gn = GraphNode(node.index, node.text, op, rule.id if rule else None, value, inputs, kind=kind)
         if rule is not None and node.shape == (1, 1):
@@ -188,16 +197,17 @@ def _inside(pattern, term, binding, dag) -> list:
 
 
 def _local(dag, node, rule, binding, env) -> dict:
-    """∂node/∂input on each scalar edge: the rule's template with G = 1, evaluated."""
+    """∂node/∂input on each scalar edge that carries a gradient: the rule with G = 1,
+    evaluated.  A constant input (the 2 of x^2) has no edge derivative to show."""
     local = {}
-    env_G1 = environment(dag, node, rule, binding, sp.Integer(1))
-    for operand, template in rule.grads.items():
-        target = dag.node_of(binding[operand])
+    inputs = {dag.node_of(t) for t in binding.values()}
+    needs = {n for n in inputs if n.role != "constant"} | {node}
+    for target, value, _, _ in contributions(dag, node, rule, binding, A.ONE, needs):
         if target.shape != (1, 1):
             continue
-        value = instantiate(template, env_G1)
         # x + x: one node feeding both operands is one edge whose derivatives add up
-        local[target.index] = local.get(target.index, 0.0) + _finite(numeric(value, env), node, "local gradient")
+        local[target.index] = local.get(target.index, 0.0) + _finite(numeric(value, env, dag.table), node,
+                                                                         "local gradient")
     return local
 
 

@@ -1,72 +1,77 @@
 """The reverse walk: seed ∂l/∂l = 1, visit nodes in reverse topological order,
-let each node's rule turn its upstream gradient G into its operands' gradients,
-and add them up where a node feeds several others.  Every result is checked
-against Rule 0 (a gradient has its node's shape)."""
+let each node's rule turn its upstream gradient G into its operands'
+gradients (vector-Jacobian products, never Jacobians), and add them up where a
+node feeds several others.  Every result is checked against Rule 0 (a
+gradient has its node's shape)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import permutations
 
-import sympy as sp
-
-from .algebra import LANGUAGE, add, shape_of, zeros
-from .errors import RuleError
+from . import algebra as A
+from .construct import bind_dims, construct, instantiate, substitute
 from .dag import Graph, Node
-from .rules import Rule, kind_holds, kind_of, match
-from .syntax import Term
+from .errors import RuleError
+from .expr import Expr
+from .registry import Op, Rule, kind_holds, kind_of
+from .shapes import match_syntax
 
 
 @dataclass(frozen=True)
 class Step:
-    """One application of a rule: the gradient of ``target`` contributed by ``node``."""
+    """One application of a rule: the gradient of ``target`` contributed by ``node``
+    (or, for a fan-out, the sum of the contributions a node collects)."""
 
     rule_id: str
-    node: object          # the node's SymPy form
-    upstream: object      # G = ∂l/∂node
-    result: object        # the contribution to ∂l/∂target
+    node: Expr            # the node's value
+    upstream: Expr        # G = ∂l/∂node
+    result: Expr          # the contribution to ∂l/∂target
     shape: tuple          # the target's shape (Rule 0)
     explanation: str
     rule_name: str
-    target: object        # the operand's SymPy form
+    target: Expr          # the operand's value
     node_index: int
     target_index: int
+    source: str = ""
+    parts: tuple = ()     # a fan-out's contributions
+    assumed: tuple = ()   # (variable, assumption) a fused rule relied on
+
+    @property
+    def is_fan_out(self) -> bool:
+        return self.rule_id == "fan-out"
 
 
-def backward(graph: Graph, wrt: list, seed=None) -> tuple[dict, list]:
-    """Gradients of the root with respect to the named variables, from one pass.
-
-    The walk starts from ∂l/∂l = 1; a ``seed`` of the root's shape gives the
-    vector-Jacobian product instead (used by ``jacobian``)."""
-    grads, steps = walk(graph, {graph.variables[name] for name in wrt}, seed)
-    return {name: grads.get(graph.variables[name], zeros(*graph.variables[name].shape))
-            for name in wrt}, steps
-
-
-def walk(graph: Graph, targets: set, seed=None, fused=None) -> tuple[dict, list]:
-    """The reverse walk itself: ∂root/∂node for every node on a path to a target.
-
+def walk(graph: Graph, targets: set, seed: Expr | None = None, fused=None) -> tuple[dict, list]:
+    """∂root/∂node for every node on a path to a target, and the steps that made them.
+    ``seed`` (of the root's shape) gives a vector-Jacobian product instead of the gradient;
     ``fused`` limits which fused rules may apply (None: all of them)."""
     needs = reaching(graph, targets)
-    grads: dict = {graph.root: sp.Integer(1) if seed is None else seed}
-    steps: list = []
+    pending: dict = {graph.root: [A.ONE if seed is None else seed]}
+    grads, steps = {}, []
     for node in reversed(graph.nodes):
-        G = grads.get(node)
-        if G is None or node.role != "operation" or node not in needs:
+        parts = pending.pop(node, None)
+        if parts is None or node not in needs:
+            continue
+        G = A.add(*parts) if len(parts) > 1 else parts[0]
+        grads[node] = G
+        if len(parts) > 1:
+            steps.append(Step("fan-out", node.expr, G, G, node.shape, FAN_OUT, "fan-out sum", node.expr,
+                              node.index, node.index, parts=tuple(parts)))
+        if node.role != "operation" or A.is_zero(G):
             continue
         rule, binding = select(graph, node, fused)
-        kinds = {name: kind_of(graph.node_of(t).shape) for name, t in binding.items()}
-        env = environment(graph, node, rule, binding, G)
-        for operand, template in rule.grads.items():
-            target = graph.node_of(binding[operand])
-            if target not in needs:
-                continue
-            result = instantiate(template, env)
-            _check_rule0(rule, node, target, result)
-            grads[target] = add(grads[target], result) if target in grads else result
-            steps.append(Step(rule.id_for(operand, kinds), node.sym, G, result, target.shape,
-                              rule.explain, rule.name, target.sym, node.index, target.index))
+        for target, result, rule_id, name in contributions(graph, node, rule, binding, G, needs):
+            pending.setdefault(target, []).append(result)
+            steps.append(Step(rule_id, node.expr, G, result, target.shape, explanation(rule, node), name,
+                              target.expr, node.index, target.index, getattr(rule, "source", ""),
+                              assumed=_assumed(graph, rule, binding)))
     return grads, steps
+
+
+FAN_OUT = ("A node that feeds several others collects one contribution from each: "
+           "∂l/∂x = Σᵢ ∂l/∂qᵢ · ∂qᵢ/∂x (the gradients add up at a fan-out).")
 
 
 def reaching(graph: Graph, targets: set) -> set:
@@ -78,56 +83,260 @@ def reaching(graph: Graph, targets: set) -> set:
     return needs
 
 
-def select(graph: Graph, node: Node, fused=None) -> tuple[Rule, dict]:
-    """A fused rule whose pattern matches here (of those allowed), else the node's own rule."""
-    table = graph.table
-    for rule in table.fused_by_head.get(node.term.head, ()):
-        if fused is not None and rule.id not in fused:
+def contributions(graph: Graph, node: Node, rule, binding: dict, G: Expr, needs: set):
+    """(target node, ∂l/∂target from here, rule id, rule name) for each operand that needs one."""
+    templates, record = _templates(graph, node, rule)
+    kinds = {name: kind_of(graph.node_of(t).shape) for name, t in binding.items()}
+    wanted = [name for name in _operand_names(rule, binding)
+              if graph.node_of(binding[name]) in needs]
+    if not wanted:
+        return
+    if templates is None:
+        results = derived_vjp(graph, node, rule, binding, G, wanted)
+    else:
+        env = environment(graph, node, rule, binding, G)
+        results = {name: instantiate(templates[name], env, graph.table) for name in wanted if name in templates}
+    for name in wanted:
+        if name not in results:
             continue
-        binding = match(rule.pattern, node.term, rule, table.functions)
-        if binding is not None and _kinds_hold(graph, rule, binding):
-            return rule, binding
-    return node.rule, match(node.rule.pattern, node.term, node.rule, table.functions)
+        target = graph.node_of(binding[name])
+        result = results[name]
+        _check_rule0(record, node, target, result)
+        yield target, result, record.id_for(name, kinds), record.name_for(name, kinds)
 
 
-def _kinds_hold(graph, rule, binding) -> bool:
-    return all(kind_holds(kind_of(graph.node_of(binding[n]).shape), k) for n, k in rule.when.items())
+def _operand_names(rule, binding) -> list:
+    skip = getattr(rule, "dimension_args", set())
+    return [name for name in binding if name not in skip]
 
 
-def environment(graph: Graph, node: Node, rule: Rule, binding: dict, G) -> dict:
-    """What a template may name: G, the pattern's names, the shape's dimensions, df."""
+def _templates(graph: Graph, node: Node, rule):
+    """The rule's gradient templates (R7's for an element-wise function), or None to derive them."""
+    if getattr(rule, "elementwise", False):
+        return graph.table.rule7.grads, graph.table.rule7
+    if rule.grads or getattr(rule, "fused", False):
+        return rule.grads, rule
+    return None, rule
+
+
+def explanation(rule, node: Node) -> str:
+    if getattr(rule, "elementwise", False):
+        return f"{node.graph.table.rule7.explain} Here f = {rule.op}: {rule.explain}"
+    return rule.explain
+
+
+def environment(graph: Graph, node: Node, rule, binding: dict, G: Expr) -> dict:
+    """What a template may name: G, the pattern's names, the shape's dimensions, and df."""
     env = {"G": G}
-    env.update({name: graph.node_of(t).sym for name, t in binding.items()})
-    if rule.shape is not None:
-        for operand, dims in rule.shape.operands.items():
-            for d, actual in zip(dims, graph.node_of(binding[operand]).shape):
-                if isinstance(d, str):
-                    env.setdefault(d, actual)
-    if rule.over_functions:
-        derivative = graph.table.functions[node.term.head].derivative
-        env["df"] = lambda x: instantiate(derivative, {"x": x})
+    env.update({name: graph.node_of(t).expr for name, t in binding.items()})
+    shapes = {name: graph.node_of(t).shape for name, t in binding.items()}
+    dims = bind_dims(rule, shapes, node.shape if not getattr(rule, "fused", False) else None) or {}
+    for name, d in dims.items():
+        env.setdefault(name, A.dim_value(d))
+    if getattr(rule, "elementwise", False):
+        derivative = rule.derivative
+        env["df"] = lambda x: instantiate(derivative, {"x": x}, graph.table)
     return env
 
 
-def instantiate(template: Term, env: dict):
-    """Build a template (a term of the matcalc language) with SymPy values bound to its names."""
-    if template.op == "name":
-        return env[template.value]
-    if template.op == "num":
-        f = Fraction(template.value)
-        return sp.Rational(f.numerator, f.denominator)
-    args = [instantiate(a, env) for a in template.args]
-    head = template.head
-    if callable(env.get(head)):
-        return env[head](*args)
-    return LANGUAGE[head](*args)
+# -- choosing the rule ---------------------------------------------------------------------
+
+def select(graph: Graph, node: Node, fused=None):
+    """A fused rule whose pattern matches here and whose precondition holds, else the node's own."""
+    for rule in graph.table.fused_by_head.get(node.term.head, ()):
+        if fused is not None and rule.id not in fused:
+            continue
+        binding = match_ac(rule.pattern, node.term, graph)
+        if binding is not None and precondition(graph, rule, binding):
+            return rule, binding
+    return node.rule, match_syntax(node.rule, node.term)
 
 
-def _check_rule0(rule: Rule, node: Node, target: Node, result) -> None:
+def precondition(graph: Graph, rule: Rule, binding: dict) -> bool:
+    """The shape condition, the operand kinds and the declared assumptions, for what was bound."""
+    shapes = {name: graph.node_of(t).shape for name, t in binding.items()}
+    if bind_dims(rule, shapes) is None:
+        return False
+    if not all(kind_holds(kind_of(shapes[n]), k) for n, k in rule.when.items()):
+        return False
+    return all(satisfies(graph, binding[name], kind) for name, kind in rule.assume.items())
+
+
+def satisfies(graph: Graph, term, kind: str) -> bool:
+    """Is this operand a variable the user declared ``kind`` (or its transpose, for rows)?"""
+    declared = graph.assumptions
+    if term.op == "name":
+        return declared.get(term.value) == kind
+    if term.op == "'" and term.args[0].op == "name" and kind == "onehot":
+        return declared.get(term.args[0].value) == "onehot-rows"
+    return False
+
+
+def _assumed(graph: Graph, rule, binding: dict) -> tuple:
+    out = []
+    for name, kind in getattr(rule, "assume", {}).items():
+        term = binding[name]
+        var = term.value if term.op == "name" else term.args[0].value
+        out.append((var, graph.assumptions.get(var, kind)))
+    return tuple(out)
+
+
+def match_ac(pattern, term, graph: Graph, binding: dict | None = None):
+    """Bind a fused pattern to the user's terms, whatever the order of the terms of a sum
+    or the factors of an entry-wise (or scalar) product.  Names bind sub-terms; a name
+    used twice must bind the same one; numbers match themselves."""
+    binding = {} if binding is None else binding
+    if pattern.op == "name":
+        bound = binding.get(pattern.value)
+        if bound is None:
+            binding[pattern.value] = term
+            return binding
+        return binding if bound == term else None
+    if pattern.op == "num":
+        return binding if term.op == "num" and float(term.value) == float(pattern.value) else None
+    family = _family(pattern.op)
+    if family and _family(term.op) == family:
+        if family == "*" and not _scalar_product(term, graph):
+            return _match_args(pattern, term, graph, binding)
+        for candidate in _as_written(pattern, term):     # operands as they stand, either order
+            trial = dict(binding)
+            if _match_args(pattern, candidate, graph, trial) is not None:
+                binding.clear()
+                binding.update(trial)
+                return binding
+        ps, ts = _flatten(pattern, family, graph), _flatten(term, family, graph)
+        if len(ps) != len(ts) or len(ps) > 6:
+            return None
+        for order in permutations(ts):
+            if any(p_sign != t_sign for (p_sign, _), (t_sign, _) in zip(ps, order)):
+                continue
+            trial = dict(binding)
+            if all(match_ac(p, t, graph, trial) is not None for (_, p), (_, t) in zip(ps, order)):
+                binding.clear()
+                binding.update(trial)
+                return binding
+        return None
+    return _match_args(pattern, term, graph, binding)
+
+
+def _as_written(pattern, term) -> list:
+    """The term, and (for a commutative operator) the term with its two operands swapped."""
+    out = [term]
+    if term.op in ("+", ".*", "*") and len(term.args) == 2 and pattern.op == term.op:
+        out.append(type(term)(term.op, (term.args[1], term.args[0]), term.value, term.pos))
+    return out
+
+
+def _match_args(pattern, term, graph, binding):
+    if pattern.op != term.op or len(pattern.args) != len(term.args):
+        return None
+    if pattern.op == "call" and pattern.value != term.value:
+        return None
+    for p, t in zip(pattern.args, term.args):
+        if match_ac(p, t, graph, binding) is None:
+            return None
+    return binding
+
+
+def _family(op: str):
+    return {"+": "+", "-": "+", ".*": ".*", "*": "*"}.get(op)
+
+
+def _scalar_product(term, graph) -> bool:
+    try:
+        return all(graph.node_of(a).shape == (1, 1) for a in term.args)
+    except KeyError:
+        return False
+
+
+def _flatten(t, family, graph) -> list:
+    """(sign, term) for the operands of a chain of one family of operators."""
+    out, stack = [], [(1, t)]
+    while stack:
+        sign, x = stack.pop()
+        if family == "+" and x.op in ("+", "-"):
+            stack.extend([(sign if x.op == "+" else -sign, x.args[1]), (sign, x.args[0])])
+        elif family == "+" and x.op == "neg" and x is not t:
+            stack.append((-sign, x.args[0]))
+        elif family != "+" and x.op == family and (family != "*" or x is t or _is_scalar_term(x, graph)):
+            stack.extend([(sign, x.args[1]), (sign, x.args[0])])
+        else:
+            out.append((sign, x))
+    return out
+
+
+def _is_scalar_term(t, graph) -> bool:
+    try:
+        return graph.node_of(t).shape == (1, 1)
+    except KeyError:
+        return True
+
+
+# -- operators defined from others: differentiate the definition ------------------------------
+
+def derived_vjp(graph: Graph, node: Node, rule: Op, binding: dict, G: Expr, wanted: list) -> dict:
+    """For an operator without templates, its vector-Jacobian products come from its meaning:
+    the definition (or the core constructor) applied to placeholders, walked in reverse."""
+    operands = {name: graph.node_of(binding[name]).expr for name in _operand_names(rule, binding)}
+    shapes = tuple((name, e.shape) for name, e in operands.items())
+    literals = tuple((name, e.value) for name, e in operands.items() if name in rule.literal)
+    general = _derived_templates(graph.table.folder, rule.id, shapes, literals, node.shape)
+    mapping = {A.var(f"{name}__", e.shape): e for name, e in operands.items()}
+    mapping[A.var("G__", node.shape)] = G
+    return {name: substitute(general[name], mapping, graph.table) for name in wanted if name in general}
+
+
+@lru_cache(maxsize=512)
+def _derived_templates(folder: str, rule_id: str, shapes: tuple, literals: tuple, out: tuple) -> dict:
+    from .dag import build
+    from .printing import to_text
+    from .registry import load
+    from .syntax import parse
+    table = load(folder)
+    rule = next(op for op in table.ops if op.id == rule_id)
+    placeholders = {name: A.var(f"{name}__", shape) for name, shape in shapes}
+    for name, value in literals:
+        placeholders[name] = A.num(value)
+    meaning = (construct(rule, placeholders, out, table) if rule.define is None
+               else instantiate(rule.define, {**placeholders, **_dims_env(rule, placeholders, out)}, table))
+    given = {f"{name}__": shape for name, shape in shapes if name not in dict(literals)}
+    mini = build(parse(to_text(meaning, powers=False)), given, table=table, raw_shapes=True)
+    if any(n.rule is rule for n in mini.nodes):
+        raise RuleError(f"{rule.file}: op {rule.id!r} is defined in terms of itself")
+    targets = {mini.variables[v] for v in given if v in mini.variables}
+    grads, _ = walk(mini, targets, seed=A.var("G__", out))
+    result = {}
+    for name, _ in shapes:
+        v = f"{name}__"
+        if name in dict(literals):
+            continue
+        node = mini.variables.get(v)
+        result[name] = grads.get(node, A.zeros(*placeholders[name].shape)) if node else A.zeros(*placeholders[name].shape)
+    return result
+
+
+def _dims_env(rule, placeholders, out):
+    binding = bind_dims(rule, {n: e.shape for n, e in placeholders.items()}, out) or {}
+    return {name: A.dim_value(d) for name, d in binding.items()}
+
+
+def _check_rule0(rule, node: Node, target: Node, result: Expr) -> None:
     """Rule 0: ∂l/∂X has X's shape.  A rule that breaks it is a broken rule file."""
-    if shape_of(result) != target.shape:
-        raise RuleError(f"{rule.file}: rule {rule.id!r} gave a {shape_of(result)} gradient for "
+    if result.shape != target.shape:
+        raise RuleError(f"{rule.file}: rule {rule.id!r} gave a {result.shape} gradient for "
                         f"{target.text!r} in {node.text!r}, which is {target.shape} (Rule 0)")
 
 
-__all__ = ["Step", "backward", "walk", "reaching", "environment", "instantiate", "select"]
+def backward(graph: Graph, wrt: list, seed: Expr | None = None, fused=None) -> tuple[dict, list]:
+    """Gradients of the root with respect to the named variables (or intermediate
+    names), from one pass; a variable that does not occur gets zeros."""
+    targets = {graph.variables[name] for name in wrt if name in graph.variables}
+    grads, steps = walk(graph, targets, seed, fused)
+    out = {}
+    for name in wrt:
+        node = graph.variables.get(name)
+        out[name] = grads.get(node, A.zeros(*node.shape)) if node is not None else None
+    return out, steps
+
+
+__all__ = ["Step", "walk", "backward", "reaching", "select", "environment", "contributions", "match_ac"]

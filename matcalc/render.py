@@ -10,7 +10,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
-from .printing import shape_text, to_str
+from .errors import safe
+from .printing import shape_text, to_text
 
 THEME = Theme({
     "mc.expr": "bold",
@@ -32,6 +33,10 @@ def console(stderr: bool = False, width: int | None = None) -> Console:
 
 
 
+def shape_or_scalar(shape) -> str:
+    return "scalar" if tuple(shape) == (1, 1) else shape_text(shape)
+
+
 def shapes_line(derivation) -> Text:
     text = Text("shapes  ", style="mc.muted")
     for i, (name, (shape, inferred)) in enumerate(derivation.shapes.items()):
@@ -39,8 +44,7 @@ def shapes_line(derivation) -> Text:
             text.append("   ")
         text.append(name, style="mc.name")
         text.append(": ")
-        text.append(shape_text(shape) if shape != (1, 1) else "scalar",
-                    style="mc.inferred" if inferred else "mc.shape")
+        text.append(shape_or_scalar(shape), style="mc.inferred" if inferred else "mc.shape")
         if inferred:
             text.append("*", style="mc.inferred")
     if any(inferred for _, inferred in derivation.shapes.values()):
@@ -70,8 +74,12 @@ def steps_table(derivation) -> Table:
     table.add_column("result", style="mc.grad")
     table.add_column("shape", style="mc.shape")
     for i, step in enumerate(derivation.steps, 1):
-        table.add_row(str(i), step.rule_id, to_str(step.node), to_str(step.upstream),
-                      to_str(step.target), to_str(step.result), shape_text(step.shape))
+        if step.is_fan_out:
+            table.add_row(str(i), "fan-out", to_text(step.node), " + ".join(to_text(p) for p in step.parts),
+                          to_text(step.target), to_text(step.result), shape_text(step.shape))
+            continue
+        table.add_row(str(i), step.rule_id, to_text(step.node), to_text(step.upstream),
+                      to_text(step.target), to_text(step.result), shape_text(step.shape))
     return table
 
 
@@ -99,16 +107,35 @@ def report_lines(report) -> Text:
     return text
 
 
+def assumptions_line(derivation) -> Text | None:
+    from .derivation import ASSUMPTION_TEXT
+    if not derivation.assumptions:
+        return None
+    said = ", ".join(f"{k}: {ASSUMPTION_TEXT.get(v, v)}" for k, v in derivation.assumptions.items())
+    return Text(f"assumes {said} (declared)", style="mc.hint")
+
+
+def notices_lines(notices) -> Text | None:
+    if not notices:
+        return None
+    return Text("\n".join(f"note    {n}" for n in notices), style="mc.hint")
+
+
 def derivation_view(derivations: list, *, steps: bool = True, report: dict | None = None) -> Group:
     first = derivations[0]
-    parts = [Text.assemble(("loss    ", "mc.muted"), ("l = ", "mc.muted"), (to_str(first.loss), "mc.expr")),
+    parts = [Text.assemble(("loss    ", "mc.muted"), ("l = ", "mc.muted"), (to_text(first.loss), "mc.expr")),
              shapes_line(first)]
+    shared = notices_lines(first.graph.notices)
+    if shared is not None:
+        parts.append(shared)
     for d in derivations:
         parts += [Text(""), gradient_line(d)]
-        if d.assumptions:
-            said = ", ".join(f"{k}: {v} (columns sum to 1)" if v == "onehot" else f"{k}: {v}"
-                             for k, v in d.assumptions.items())
-            parts.append(Text(f"assumes {said}", style="mc.hint"))
+        own = notices_lines([n for n in d.notices if n not in first.graph.notices])
+        if own is not None:
+            parts.append(own)
+        said = assumptions_line(d)
+        if said is not None:
+            parts.append(said)
         if steps:
             parts += [steps_table(d), rules_legend(d)]
         if report and d.wrt in report:
@@ -120,14 +147,23 @@ def error_view(error) -> Text:
     """One clear line, the input with a caret under the place, and a hint."""
     text = Text()
     text.append("error: ", style="mc.bad")
-    text.append(error.message)
+    text.append(_one_line(error.message))
     caret = error.caret()
     if caret:
         text.append("\n" + caret, style="mc.hint")
     if error.hint:
         text.append("\nhint: ", style="mc.hint")
-        text.append(error.hint)
+        text.append(_one_line(error.hint))
     return text
+
+
+MESSAGE_LIMIT = 190
+
+
+def _one_line(message: str) -> str:
+    """A message as one terminal-safe line of bounded length."""
+    text = safe(" ".join(str(message).split()))
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 1] + "…"
 
 
 # -- computational graphs ----------------------------------------------------------------

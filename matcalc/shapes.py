@@ -1,20 +1,32 @@
-"""Shape inference by unification, driven by the rules' shape conditions.
+"""Shape inference by unification, driven by the operator records' shape conditions.
 
-Every node gets (rows, cols).  A dimension is an int, a user's name ("n") or an
-unknown.  A name that is not given starts as a matrix if it is uppercase and as
-a column vector if lowercase; each rule's shape condition then adds equations.
-Where several rules could handle a node (``a*B`` scales or multiplies), the one
-whose condition already holds wins; if none does yet, the node waits, and in
-the end the rule marked ``default`` is taken.
+Every node gets (rows, cols).  A dimension is an int, a user's name ("n"), a
+product of them, or an unknown.  The letter convention: a name not given
+starts as a matrix if it is uppercase (its dimensions are never 1) and as a
+vector if lowercase (a column, or a row where only a row reading exists).
+Each overload's shape condition then adds equations.  Where several overloads
+could handle a node (``a*B`` scales or multiplies, ``A + b`` adds or
+broadcasts), the one whose condition already holds wins; if none does yet, the
+node waits, and in the end the one that keeps unknown dimensions free (a
+vector stays a vector) is taken, then the ``default``.
+
+Where the reading departs from the letter convention (a lowercase name read
+as a scalar, or as a dimension's size), a notice says so and how to override it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import permutations
 
 from .errors import NotScalarError, ParseError, ShapeError
-from .rules import Rule, RuleTable, match
+from .expr import dim_divide, dim_mul, dim_text
+from .registry import Registry
 from .syntax import Term, to_text
+
+# Lowercase names that may stand for a dimension's size when used as a number.
+DIMENSION_LIKE = ("n", "m", "d", "k")
+NAME_POOL = "ndmkpqrstuvabcefghij"
 
 
 class Var:
@@ -26,6 +38,15 @@ class Var:
     def __init__(self):
         Var._count += 1
         self.order = Var._count
+
+
+class Prod:
+    """A product of dimensions some of which are still unknown (the rows of vec(X))."""
+
+    __slots__ = ("factors",)
+
+    def __init__(self, factors):
+        self.factors = tuple(factors)
 
 
 class Dims:
@@ -42,12 +63,21 @@ class Dims:
     def find(self, d):
         while isinstance(d, Var) and d in self.parent:
             d = self.parent[d]
+        if isinstance(d, Prod):
+            factors = [self.find(f) for f in d.factors]
+            if not any(isinstance(f, (Var, Prod)) for f in factors):
+                out = 1
+                for f in factors:
+                    out = dim_mul(out, f)
+                return out
         return d
 
     def unify(self, a, b) -> bool:
         a, b = self.find(a), self.find(b)
-        if a is b or (not isinstance(a, Var) and not isinstance(b, Var) and a == b):
+        if a is b or (not isinstance(a, (Var, Prod)) and not isinstance(b, (Var, Prod)) and a == b):
             return True
+        if isinstance(a, Prod) or isinstance(b, Prod):
+            return self._unify_product(a, b)
         if isinstance(a, Var) and isinstance(b, Var):
             a, b = (a, b) if a.order > b.order else (b, a)
         elif isinstance(b, Var):
@@ -63,6 +93,34 @@ class Dims:
         self.trail.append(a)
         return True
 
+    def _unify_product(self, a, b) -> bool:
+        if isinstance(a, Var) or isinstance(b, Var):
+            v, p = (a, b) if isinstance(a, Var) else (b, a)
+            self.parent[v] = p
+            self.trail.append(v)
+            return True
+        if isinstance(b, Prod) and not isinstance(a, Prod):
+            a, b = b, a
+        if not isinstance(b, Prod):            # n·? = n·d (or 2·? = 8): the unknown is the quotient
+            unknown = [f for f in (self.find(x) for x in a.factors) if isinstance(f, (Var, Prod))]
+            if len(unknown) == 1 and isinstance(unknown[0], Var):
+                known = 1
+                for f in (self.find(x) for x in a.factors):
+                    if f is not unknown[0]:
+                        known = dim_mul(known, f)
+                quotient = dim_divide(b, known)
+                return quotient is not None and self.unify(unknown[0], quotient)
+        fa = a.factors if isinstance(a, Prod) else (a[1:] if isinstance(a, tuple) else (a,))
+        fb = b.factors if isinstance(b, Prod) else (b[1:] if isinstance(b, tuple) else (b,))
+        if len(fa) != len(fb):
+            return False
+        for order in permutations(fb):
+            mark = len(self.trail)
+            if all(self.unify(x, y) for x, y in zip(fa, order)):
+                return True
+            self.undo(mark)
+        return False
+
     def undo(self, mark: int) -> None:
         while len(self.trail) > mark:
             item = self.trail.pop()
@@ -74,83 +132,151 @@ class Dims:
 
 @dataclass
 class Inference:
-    """What shape inference found: a shape per term, a rule per operation."""
+    """What shape inference found: a shape per term, an overload per operation."""
 
-    shapes: dict          # Term -> (rows, cols), dims as int | str
-    rules: dict           # Term -> Rule (one-operation rules)
+    shapes: dict          # Term -> (rows, cols), dims as int | str | product
+    rules: dict           # Term -> Op (the overload that handles it)
     variables: dict       # name -> (rows, cols)
     inferred: set         # names whose shapes were not given
     dimension_names: set  # names that stand for a dimension's size
+    notices: list = field(default_factory=list)
 
 
-def is_dimension_name(name: str, given: dict) -> bool:
-    return any(name in dims for dims in given.values())
+def infer(root: Term, given: dict, table: Registry, scalar_root: bool = False,
+          source: str | None = None, square=frozenset(), sizes: dict | None = None) -> Inference:
+    """Shapes of every node of ``root``; ``given`` maps names to (rows, cols);
+    ``square`` names matrices declared symmetric."""
+    rows: set = set()        # lowercase names read as rows
+    scalars: set = set()     # lowercase names read as scalars on purpose
+    if sizes:                # a dimension whose size is fixed is that number everywhere
+        given = {name: tuple(_sized(d, sizes) for d in shape) for name, shape in given.items()}
+
+    def solve(rows, scalars, reserved=frozenset()):
+        return _Solver(root, given, table, source, rows, scalars, reserved, square, sizes).run(scalar_root)
+
+    inference = solve(rows, scalars)
+    scalars = _broadcast_names(root, inference, given)
+    if scalars:
+        inference = solve(rows, scalars)
+    for name in _scalar_lowercase(inference, given, scalars):
+        trial = _attempt(solve, rows | {name}, scalars)
+        if trial is not None and trial.variables.get(name, (1, 1)) != (1, 1):
+            rows.add(name)
+            inference = trial
+    inference = _dimensions_from_names(inference, given, scalars, lambda reserved: solve(rows, scalars, reserved))
+    inference.notices += [f"{name} is read as a scalar: it is added to a scalar; declare "
+                          f"--shape {name}=k,1 (shapes={{'{name}': ('k',)}}) to broadcast a vector instead"
+                          for name in sorted(scalars)]
+    return inference
 
 
-def infer(root: Term, given: dict, table: RuleTable, scalar_root: bool = False,
-          source: str | None = None) -> Inference:
-    """Shapes of every node of ``root``; ``given`` maps names to (rows, cols) or ()."""
-    inference = _Solver(root, given, table, source).run(scalar_root)
-    scalars = _broadcast_names(inference, given)
-    if not scalars:
-        return inference
-    # b2 in w2'*a + b2: a name added to a computed scalar is a scalar, not a broadcast vector.
-    again = _Solver(root, {**given, **{name: (1, 1) for name in scalars}}, table, source).run(scalar_root)
-    again.inferred |= scalars
-    return again
+def _sized(d, sizes):
+    if isinstance(d, str):
+        return sizes.get(d, d)
+    if isinstance(d, tuple):
+        out = 1
+        for f in d[1:]:
+            out = dim_mul(out, _sized(f, sizes))
+        return out
+    return d
 
 
-def _broadcast_names(inference: Inference, given: dict) -> set:
-    """Unknown lowercase names broadcast against a computed 1×1, with a free row dimension."""
+def _attempt(solve, *args):
+    try:
+        return solve(*args)
+    except (ShapeError, ParseError):
+        return None
+
+
+def _broadcast_names(root: Term, inference: Inference, given: dict) -> set:
+    """b2 in ``w2'*a + b2``: an unknown lowercase name whose every use is to be added to a
+    computed scalar is that scalar's partner, not a vector of a size nothing else has."""
+    parents: dict = {}
+    for t in inference.shapes:
+        for a in t.args:
+            if a.op == "name":
+                parents.setdefault(a.value, set()).add(t)
     found = set()
-    for term, rule in inference.rules.items():
-        spec = rule.shape.operands
-        if len(term.args) != 2 or (1, 1) not in spec.values() or rule.default:
+    for name, uses in parents.items():
+        if name in given or not name[0].islower() or inference.variables.get(name) == (1, 1):
             continue
-        names = list(spec)
-        scalar_side = 0 if spec[names[0]] == (1, 1) else 1
-        other = term.args[1 - scalar_side]
-        if other.op != "name" or other.value in given or not other.value[0].islower():
-            continue
-        row = inference.shapes[other][0]
-        elsewhere = {d for name, shape in inference.variables.items() if name != other.value for d in shape}
-        named = {d for shape in given.values() for d in shape}
-        if term.args[scalar_side].args and isinstance(row, str) and row not in elsewhere | named:
-            found.add(other.value)
+        if all(_broadcast_against_scalar(t, name, inference) for t in uses):
+            found.add(name)
     return found
 
 
+def _broadcast_against_scalar(t: Term, name: str, inference: Inference) -> bool:
+    rule = inference.rules.get(t)
+    if rule is None or not rule.id.startswith(("add-scalar", "subtract-scalar")):
+        return False
+    names = list(rule.shape.operands)
+    scalar_side = 0 if rule.shape.operands[names[0]] == (1, 1) else 1
+    other, scalar = t.args[1 - scalar_side], t.args[scalar_side]
+    return other.op == "name" and other.value == name and bool(scalar.args)
+
+
+def _scalar_lowercase(inference: Inference, given: dict, scalars: set) -> list:
+    return [name for name, shape in inference.variables.items()
+            if shape == (1, 1) and name not in given and name not in scalars and name[0].islower()]
+
+
+def _dimensions_from_names(inference, given, scalars, solve):
+    """``/n`` with n not given: n is the size of a dimension the expression has, not a new scalar."""
+    candidates = [n for n in DIMENSION_LIKE if inference.variables.get(n) == (1, 1) and n not in given
+                  and n not in scalars]
+    if not candidates:
+        return inference
+    result = _attempt(solve, frozenset(candidates))
+    if result is None:
+        return inference
+    used = {d for shape in result.variables.values() for d in shape} & set(candidates)
+    if not used:
+        return inference
+    for name in sorted(used):
+        holders = [v for v, shape in result.variables.items() if name in shape and v != name]
+        result.notices.append(f"{name} is read as the size of the dimension {name}"
+                              + (f" ({holders[0]} is {'×'.join(dim_text(d) for d in result.variables[holders[0]])})"
+                                 if holders else "")
+                              + f"; declare --scalar {name} (shapes={{'{name}': ()}}) for a variable {name}")
+    return result
+
+
 class _Solver:
-    def __init__(self, root, given, table, source):
+    def __init__(self, root, given, table, source, rows=frozenset(), scalars=frozenset(), reserved=frozenset(),
+                 square=frozenset(), sizes=None):
         self.root, self.given, self.table, self.source = root, given, table, source
+        self.sizes = dict(sizes or {})
+        self.rows, self.scalars, self.reserved, self.square = rows, scalars, set(reserved), square
         self.dims = Dims()
         self.shape: dict = {}
         self.rule: dict = {}
         self.order = _post_order(root)
-        self.dimension_names = {d for dims in given.values() for d in dims if isinstance(d, str)}
-        self.dimension_names |= self._dimension_args()
+        self.dimension_names = {f for dims in given.values() for d in dims for f in _dim_factors(d)
+                                if isinstance(f, str)}
+        self.dimension_names |= self._dimension_args() | self.reserved
 
     def _dimension_args(self) -> set:
         """Names used as ``k`` in ``ones(k)`` are dimensions."""
         found = set()
         for t in self.order:
             if t.op == "call":
-                for rule in self.table.primitives(t.head, len(t.args)):
-                    binding = match(rule.pattern, t, rule, self.table.functions)
+                for rule in self.table.overloads(t.head, len(t.args)):
+                    binding = match_syntax(rule, t)
                     if binding:
-                        found |= {binding[n].value for n in rule.dimension_args if binding[n].op == "name"}
+                        for n in rule.dimension_args:
+                            found |= {x.value for x in _walk(binding[n]) if x.op == "name"}
         return found
 
     def run(self, scalar_root: bool) -> Inference:
         for t in self.order:
             self.shape[t] = self._leaf_shape(t) if not t.args else (Var(), Var())
-        pending = [t for t in self.order if t.args]
+        pending = [t for t in self.order if t.args or t.op == "call"]
         while pending:
             pending = self._pass(pending)
         if scalar_root and not self._unify_shape(self.shape[self.root], (1, 1)):
             raise NotScalarError(
                 f"grad needs a scalar loss, got a {_show(self._result().shapes[self.root])} "
-                f"expression {to_text(self.root)!r}",
+                f"expression {_clip(to_text(self.root))!r}",
                 hint="use jacobian for a vector or matrix output, or reduce it with sum(), tr() or norm2()",
                 source=self.source, pos=self.root.pos)
         return self._result()
@@ -159,35 +285,45 @@ class _Solver:
     def _leaf_shape(self, t: Term):
         if t.op == "num" or t.value in self.dimension_names:
             return (1, 1)
+        if t.op == "call":
+            return (Var(), Var())
         if t.value in self.given:
             return self.given[t.value]
+        if t.value in self.scalars:
+            return (1, 1)
+        if t.value in self.square:
+            n = Var()
+            self.dims.make_rigid(n)
+            return (n, n)
         if t.value[0].isupper():
             rows, cols = Var(), Var()
             self.dims.make_rigid(rows)
             self.dims.make_rigid(cols)
             return (rows, cols)
-        return (Var(), 1)
+        return (1, Var()) if t.value in self.rows else (Var(), 1)
 
-    # -- one pass over the operations that still wait for a rule --------------------
+    # -- one pass over the operations that still wait for an overload ---------------
     def _pass(self, pending: list) -> list:
         waiting = []
         for t in pending:
             options = self._options(t)
-            settled = [r for r, entailed in options if entailed]
+            settled = [r for r, entailed, _ in options if entailed]
             if settled or len(options) == 1:
                 self._commit(t, settled[0] if settled else options[0][0])
             else:
                 waiting.append(t)
-        if len(waiting) == len(pending):   # no progress: settle the first by its default rule
+        if len(waiting) == len(pending):   # no progress: settle the first by its best option
             t = waiting.pop(0)
-            options = [r for r, _ in self._options(t)]
-            self._commit(t, next((r for r in options if r.default), options[0]))
+            options = self._options(t)
+            fewest = min(ones for _, _, ones in options)
+            best = [r for r, _, ones in options if ones == fewest]
+            self._commit(t, next((r for r in best if r.default), best[0]))
         return waiting
 
     def _candidates(self, t: Term) -> list:
         found = []
-        for rule in self.table.primitives(t.head, len(t.args)):
-            binding = match(rule.pattern, t, rule, self.table.functions)
+        for rule in self.table.overloads(t.head, len(t.args)):
+            binding = match_syntax(rule, t)
             if binding is not None:
                 found.append((rule, binding))
         if not found:
@@ -195,7 +331,7 @@ class _Solver:
         return found
 
     def _options(self, t: Term) -> list:
-        """(rule, entailed) for every rule whose shape condition can hold."""
+        """(overload, entailed, unknowns it sets to 1) for every overload whose condition can hold."""
         options = []
         for rule, binding in self._candidates(t):
             before = [self.dims.find(d) for a in t.args for d in self.shape[a]]
@@ -204,26 +340,28 @@ class _Solver:
             after = [self.dims.find(d) for a in t.args for d in self.shape[a]]
             self.dims.undo(mark)
             if ok:
-                options.append((rule, all(x is y for x, y in zip(before, after))))
+                ones = sum(isinstance(x, Var) and y == 1 for x, y in zip(before, after))
+                options.append((rule, all(x is y for x, y in zip(before, after)), ones))
         if not options:
             self._clash(t)
         return options
 
-    def _commit(self, t: Term, rule: Rule) -> None:
-        binding = match(rule.pattern, t, rule, self.table.functions)
-        self._apply(rule, binding, t)
+    def _commit(self, t: Term, rule) -> None:
+        self._apply(rule, match_syntax(rule, t), t)
         self.rule[t] = rule
 
-    def _apply(self, rule: Rule, binding: dict, t: Term) -> bool:
-        """Add the rule's shape equations for node ``t``; False if they cannot hold."""
+    def _apply(self, rule, binding: dict, t: Term) -> bool:
+        """Add the overload's shape equations for node ``t``; False if they cannot hold."""
         local: dict = {}
         for name in rule.dimension_args:
-            arg = binding[name]
-            local[name] = int(arg.value) if arg.op == "num" and arg.value.isdigit() else arg.value
+            d = dimension_of(binding[name])
+            local[name] = self.sizes.get(d, d) if isinstance(d, str) else d
 
         def dim(d):
             if isinstance(d, int):
                 return d
+            if isinstance(d, tuple):
+                return Prod(dim(f) for f in d[1:])
             return local.setdefault(d, Var())
 
         for operand, spec in rule.shape.operands.items():
@@ -237,54 +375,142 @@ class _Solver:
     # -- errors ---------------------------------------------------------------------
     def _no_rule(self, t: Term):
         if t.op == "call":
-            known = sorted({r.pattern.head for r in self.table.rules if r.pattern is not None
-                            and r.pattern.op == "call" and not r.over_functions} | set(self.table.functions))
-            arities = sorted({len(r.pattern.args) for r in self.table.rules
-                              if r.pattern is not None and r.pattern.head == t.head})
-            if arities or t.head in self.table.functions:
-                raise ParseError(f"{t.head} takes {' or '.join(map(str, arities or [1]))} argument(s), "
+            arities = self.table.arities(t.head)
+            if arities:
+                raise ParseError(f"{t.head} takes {' or '.join(map(str, arities))} argument(s), "
                                  f"got {len(t.args)}", source=self.source, pos=t.pos,
-                                 hint=f"write {t.head}(...) with the right arguments")
-            raise ParseError(f"unknown function {t.head!r}", source=self.source, pos=t.pos,
-                             hint=f"the known functions are {', '.join(known)}")
-        raise ParseError(f"no rule handles {to_text(t)!r}", source=self.source, pos=t.pos)
+                                 hint=_call_hint(self.table, t.head))
+            from difflib import get_close_matches
+            close = get_close_matches(t.head, self.table.functions(), n=3)
+            hint = (f"did you mean {' or '.join(close)}? " if close else "") + "'matcalc rules' lists the operators"
+            raise ParseError(f"unknown function {_clip(t.head)!r}", source=self.source, pos=t.pos, hint=hint)
+        raise ParseError(f"no rule handles {_clip(to_text(t))!r}", source=self.source, pos=t.pos)
 
     def _clash(self, t: Term):
         rules = [r for r, _ in self._candidates(t)]
         rule = next((r for r in rules if r.default), rules[0])
-        parts = ", ".join(f"{to_text(a)} is {_show(self._resolve(a))}" for a in t.args)
-        wanted = "; ".join(f"{n}: {'×'.join(map(str, s))}" for n, s in rule.shape.operands.items())
-        raise ShapeError(f"shapes do not fit in {to_text(t)!r}: {parts}; the {rule.name} needs {wanted}",
-                         hint=rule.hint or "check the shapes you gave, or transpose an operand with '",
-                         source=self.source, pos=t.pos)
+        parts = ", ".join(f"{_clip(to_text(a), 40)} is {_show(self._resolve(a))}" for a in t.args
+                          if a.op != "num")
+        wanted = "; ".join(f"{n}: {'×'.join(dim_text(d) for d in s)}" for n, s in rule.shape.operands.items())
+        hint = rule.hint or "check the shapes you gave, or transpose an operand with '"
+        if t.op in ("^",) and t.args[1].op == "name" and t.args[1].value == "T":
+            hint = "W^T is not a transpose here: write W' (or W.T, Wᵀ)"
+        if any(r.literal for r in rules) and rule.literal:
+            hint = rule.hint or hint
+        raise ShapeError(f"shapes do not fit in {_clip(to_text(t))!r}: {parts}; the {rule.name} needs {wanted}",
+                         hint=hint, source=self.source, pos=t.pos)
 
     # -- the answer -----------------------------------------------------------------------
     def _resolve(self, t: Term):
         return tuple(self.dims.find(d) for d in self.shape[t])
 
     def _result(self) -> Inference:
-        taken = set(self.dimension_names) | self.root.names()
-        pool = (n for n in "ndmkpqrstuvabcefghij" if n not in taken)
+        taken = (set(self.dimension_names) - self.reserved) | (self.root.names() - self.reserved)
+        pool = (n for n in NAME_POOL if n not in taken)
         names: dict = {}
+        used_reserved: set = set()
 
         def name(d):
+            d = self.dims.find(d)
             if isinstance(d, Var):
                 if d not in names:
                     names[d] = next(pool, f"d{len(names)}")
+                    if names[d] in self.reserved:
+                        used_reserved.add(names[d])
                 return names[d]
+            if isinstance(d, Prod):
+                out = 1
+                for f in d.factors:
+                    out = dim_mul(out, name(f))
+                return out
             return d
 
         shapes = {t: tuple(name(d) for d in self._resolve(t)) for t in self.order}
+        dimension_names = (self.dimension_names - self.reserved) | used_reserved
         variables = {t.value: shapes[t] for t in self.order
-                     if t.op == "name" and t.value not in self.dimension_names}
+                     if t.op == "name" and t.value not in dimension_names}
         inferred = {v for v in variables if v not in self.given}
-        return Inference(shapes, self.rule, variables, inferred, self.dimension_names)
+        return Inference(shapes, self.rule, variables, inferred, dimension_names)
+
+
+def match_syntax(rule, term: Term):
+    """Bind an overload's spelling to a term: names bind sub-terms, numbers match themselves,
+    and an operand marked ``literal`` (the k of X^k) must be written as a number."""
+    binding = _match(rule.syntax, term, {})
+    if binding is None:
+        return None
+    for name in rule.literal:
+        if not _is_integer_literal(binding[name]):
+            return None
+    return binding
+
+
+def _match(pattern: Term, term: Term, binding: dict):
+    if pattern.op == "name":
+        bound = binding.get(pattern.value)
+        if bound is None:
+            binding[pattern.value] = term
+            return binding
+        return binding if bound == term else None
+    if pattern.op == "num":
+        return binding if term.op == "num" and float(term.value) == float(pattern.value) else None
+    if pattern.op != term.op or len(pattern.args) != len(term.args):
+        return None
+    if pattern.op == "call" and pattern.value != term.value:
+        return None
+    for p, t in zip(pattern.args, term.args):
+        if _match(p, t, binding) is None:
+            return None
+    return binding
+
+
+def _is_integer_literal(t: Term) -> bool:
+    if t.op == "neg":
+        return _is_integer_literal(t.args[0])
+    return t.op == "num" and float(t.value).is_integer()
+
+
+def dimension_of(t: Term):
+    """A dimension argument: a name, a positive integer, or a product of them (ones(n*d))."""
+    if t.op == "name":
+        return t.value
+    if t.op == "num":
+        value = float(t.value)
+        if not value.is_integer() or value < 1 or value > 10**9:
+            raise ShapeError(f"expected a dimension (a positive whole number or a name), got {t.value}",
+                             hint="write ones(3), ones(n) or ones(n, m)", pos=t.pos)
+        return int(value)
+    if t.op == "*":
+        return dim_mul(dimension_of(t.args[0]), dimension_of(t.args[1]))
+    raise ShapeError(f"expected a dimension (a positive whole number or a name), got {_clip(to_text(t))!r}",
+                     hint="write ones(3), ones(n) or ones(n, m)", pos=t.pos)
+
+
+def _call_hint(table, head) -> str:
+    spellings = sorted({op.pattern_text for op in table.ops if op.head == head or head in op.aliases})
+    return "write " + " or ".join(spellings) if spellings else f"write {head}(...) with the right arguments"
+
+
+def _walk(t: Term):
+    stack = [t]
+    while stack:
+        x = stack.pop()
+        yield x
+        stack.extend(x.args)
+
+
+def _dim_factors(d):
+    return d[1:] if isinstance(d, tuple) else (d,)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _show(shape) -> str:
     if tuple(shape) == (1, 1):
         return "scalar (1×1)"
-    return "×".join("?" if isinstance(d, Var) else str(d) for d in shape)
+    return "×".join("?" if isinstance(d, (Var, Prod)) else dim_text(d) for d in shape)
 
 
 def _post_order(root: Term) -> list:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .errors import ParseError
 
@@ -20,16 +20,18 @@ GRAMMAR = r"""
 ?start: sum
 ?sum: product
     | sum "+" product        -> add
-    | sum "-" product        -> sub
+    | sum MINUS product      -> sub
 ?product: unary
     | product "*" unary      -> mul
     | product "@" unary      -> mul
+    | product "·" unary      -> mul
     | product "/" unary      -> div
     | product ".*" unary     -> hmul
     | product "⊙" unary      -> hmul
     | product "./" unary     -> hdiv
+    | product "⊘" unary      -> hdiv
 ?unary: power
-    | "-" unary              -> neg
+    | MINUS unary            -> neg
     | "+" unary
 ?power: postfix
     | postfix "^" unary      -> pow
@@ -38,11 +40,13 @@ GRAMMAR = r"""
 ?postfix: atom
     | postfix "'"            -> transpose
     | postfix ".T"           -> transpose
+    | postfix "ᵀ"            -> transpose
 ?atom: NUMBER                -> number
     | NAME                   -> name
     | NAME "(" [sum ("," sum)*] ")" -> call
     | "(" sum ")"
-NAME: /[A-Za-z_][A-Za-z0-9_]*/
+MINUS: "-" | "−"
+NAME: /[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*/
 NUMBER: /(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?/
 %import common.WS
 %ignore WS
@@ -122,9 +126,10 @@ def _wrap(t: Term, prec: int, strict: bool) -> str:
 class _Build(Transformer):
     """lark tree -> Term, interning equal sub-terms so the result is a DAG."""
 
-    def __init__(self):
+    def __init__(self, source: str = ""):
         super().__init__()
         self.table: dict[Term, Term] = {}
+        self.source = source
 
     def _make(self, op, args=(), value=None, pos=None) -> Term:
         t = Term(op, args, value, pos)
@@ -132,6 +137,7 @@ class _Build(Transformer):
 
     def number(self, items):
         tok = items[0]
+        _check_number(str(tok), tok.start_pos, self.source)
         return self._make("num", (), str(tok), tok.start_pos)
 
     def name(self, items):
@@ -146,6 +152,7 @@ class _Build(Transformer):
 
     def __default__(self, data, children, meta):
         if data in OPS:
+            children = [c for c in children if isinstance(c, Term)]      # drop the MINUS token
             pos = children[0].pos if children and isinstance(children[0], Term) else None
             return self._make(OPS[data], children, None, pos)
         return super().__default__(data, children, meta)
@@ -187,8 +194,30 @@ def parse(text: str) -> Term:
         raise ParseError(f"expected nesting at most {MAX_DEPTH} deep, got deeper",
                          hint="simplify the expression", source=text, pos=0)
     if isinstance(tree, Token):  # a lone name or number
+        if tree.type == "NUMBER":
+            _check_number(str(tree), 0, text)
         return Term("num" if tree.type == "NUMBER" else "name", (), str(tree), 0)
-    return _Build().transform(tree)
+    try:
+        return _Build(text).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, ParseError):
+            raise e.orig_exc from None
+        raise
+
+
+MAX_DIGITS = 40        # significant digits of a number
+MAX_EXPONENT = 300     # |e| in 1e300
+
+
+def _check_number(text: str, pos: int, source: str) -> None:
+    """A number must be one a float can hold: 1e999999 would be an integer of a million digits."""
+    mantissa, _, exponent = text.lower().partition("e")
+    digits = mantissa.replace(".", "").lstrip("0")
+    if len(digits) > MAX_DIGITS or (exponent and abs(int(exponent)) > MAX_EXPONENT):
+        shown = text if len(text) <= 24 else text[:20] + "…"
+        raise ParseError(f"expected a number of at most {MAX_DIGITS} digits and an exponent within "
+                         f"±{MAX_EXPONENT}, got {shown}", hint="write the number in a smaller form",
+                         source=source, pos=pos)
 
 
 def _syntax_error(text: str, e: UnexpectedInput) -> ParseError:

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from matcalc.rules import load
+from matcalc.registry import load
 
 os.environ.setdefault("COLUMNS", "100")
 

@@ -18,11 +18,11 @@ def test_the_exact_surface():
     n, dd = sp.Symbol("n", integer=True, positive=True), sp.Symbol("d", integer=True, positive=True)
     assert isinstance(d.expr, sp.MatrixExpr) and d.expr.shape == (n, dd)
     assert str(d) == "2*(W*X - Y)*X.T"
-    assert d.latex() == r"2 \left(W X - Y\right) X^{T}"
+    assert d.latex() == r"2 \left(W X - Y\right) X^\top"
     assert [s.rule_id for s in d.steps] == ["MSE", "R5"]
     step = d.steps[-1]
     assert (step.rule_id, str(step.node), str(step.result), step.shape) == \
-        ("R5", "W*X", "2*(W*X - Y)*X.T", (n, dd))
+        ("R5", "W*X", "2*(W*X - Y)*X.T", ("n", "d"))
     assert step.explanation
     rng = np.random.default_rng(1)
     w, x, y = rng.standard_normal((2, 3)), rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
@@ -33,8 +33,7 @@ def test_the_exact_surface():
 
 
 def _as_given(shapes):
-    return {name: () if shape == (1, 1) else tuple(int(d) if d.is_Integer else d.name for d in shape)
-            for name, (shape, _) in shapes.items()}
+    return {name: () if shape == (1, 1) else shape for name, (shape, _) in shapes.items()}
 
 
 @pytest.mark.parametrize("text", ["sum((W*X - Y).^2)", "x'*A*x", "-sum(Y .* log(softmax(W*X)))",
@@ -43,8 +42,8 @@ def _as_given(shapes):
 def test_printed_gradients_parse_back_to_the_same_expression(text):
     from matcalc.dag import build
     for name, d in matcalc.grad(text, wrt=sorted(parse(text).names())).items():
-        again = build(parse(str(d)), _as_given(d.shapes)).root.sym
-        assert again == d.expr, f"{name}: {d} read back as {again}"
+        again = build(parse(str(d)), _as_given(d.shapes)).root.expr
+        assert again is d.value, f"{name}: {d} read back as {again}"
 
 
 def test_many_variables_from_one_backward_pass(monkeypatch):
@@ -99,9 +98,10 @@ def test_the_exact_check_refuses_rather_than_hangs():
     d = matcalc.grad("logdet(X)", wrt="X")
     with pytest.raises(OracleLimitError):
         from matcalc.oracle import exact_check
-        exact_check(d.problem(), {"n": 9})
-    report = d.verify({"n": 9})
+        exact_check(d.problem(), {"n": 60})
+    report = d.verify({"n": 60})
     assert report.ok and report.skipped and report.checks[0].method == "numeric"
+    assert "n=60" in report.skipped[0][1] and "operations" in report.skipped[0][1]
 
 
 def test_zero_gradient_has_the_right_shape():
@@ -113,5 +113,5 @@ def test_json_view_is_plain_data():
     d = matcalc.grad("x'*A*x", wrt="x")
     data = json.loads(json.dumps(d.to_dict()))
     assert data["gradient"] == "(A + A.T)*x" and data["shape"] == ["n", "1"]
-    assert {s["rule"] for s in data["steps"]} == {"R1", "R2", "R3", "transpose"}
+    assert {s["rule"] for s in data["steps"]} == {"R1", "R2", "R3", "transpose", "fan-out"}
     assert all(set(s) == {"rule", "name", "node", "upstream", "target", "result", "shape"} for s in data["steps"])

@@ -43,17 +43,18 @@ def test_given_shapes_are_not_marked_inferred_and_scalars_declared():
 
 def test_latex_format():
     r = run("grad", "x'*A*x", "--wrt", "x", "--format", "latex")
-    assert r.output.splitlines() == [r"l = x^{T} A x", r"\frac{\partial l}{\partial x} = \left(A + A^{T}\right) x"]
+    assert r.output.splitlines() == [r"l = x^\top A x", r"\frac{\partial l}{\partial x} = \left(A + A^\top\right) x"]
 
 
 def test_json_schema():
     r = run("grad", "sum(sigmoid(W*x + b))", "--wrt", "W", "--wrt", "b", "--format", "json")
     data = json.loads(r.output)
     assert data["schema"] == "matcalc.derivation/1"
-    assert set(data) == {"schema", "expression", "loss", "loss_latex", "shapes", "gradients", "verification"}
+    assert set(data) == {"schema", "expression", "loss", "loss_latex", "shapes", "notices", "gradients",
+                         "verification"}
     assert data["shapes"]["W"] == {"shape": ["n", "d"], "inferred": True}
     g = data["gradients"]["b"]
-    assert set(g) == {"wrt", "gradient", "latex", "shape", "assumptions", "steps"}
+    assert set(g) == {"wrt", "gradient", "latex", "shape", "assumptions", "notices", "steps"}
     assert g["gradient"] == "sigmoid(W*x + b).*(1 - sigmoid(W*x + b))"
     assert [s["rule"] for s in g["steps"]] == ["sum", "R7", "add"]
     assert data["verification"]["W"]["ok"] is True
@@ -89,7 +90,7 @@ def test_verify_command_and_exit_code_on_mismatch(tmp_path, monkeypatch):
     r = run("verify", "sum((W*X - Y).^2)", "--wrt", "W", "--sizes", "n=3,d=2,m=2")
     assert r.exit_code == 0 and "n=3, d=2, m=2 (exact)" in r.output
     import shutil
-    from matcalc.rules import rules_dir
+    from matcalc.registry import rules_dir
     folder = tmp_path / "rules"
     shutil.copytree(rules_dir(), folder)
     product = folder / "10-product.toml"
@@ -110,11 +111,11 @@ def test_rules_command():
 
 ERRORS = [
     (["grad", "sum((W*X - Y).^2", "--wrt", "W"], "unexpected end of input", "^"),
-    (["grad", "sum(foo(W))", "--wrt", "W"], "unknown function 'foo'", "known functions"),
+    (["grad", "sum(foo(W))", "--wrt", "W"], "unknown function 'foo'", "matcalc rules"),
     (["grad", "sum(W)", "--wrt", "Q"], "no variable 'Q'", "variables are"),
     (["grad", "sum(W*X)", "--wrt", "W", "--shape", "W=n,d", "--shape", "X=n,m"], "'W*X'", "n×d"),
     (["grad", "W*x", "--wrt", "W"], "scalar loss", "jacobian"),
-    (["grad", "sum(W^2)", "--wrt", "W"], "scalar power", ".^"),
+    (["grad", "sum(W^2)", "--wrt", "W", "--shape", "W=n,d"], "power", ".^"),
     (["grad", "", "--wrt", "W"], "empty input", "hint"),
     (["grad", "x+" * 3000 + "x", "--wrt", "x"], "at most 4000 characters", "hint"),
     (["grad", "-" * 500 + "x", "--wrt", "x"], "nesting", "hint"),
