@@ -477,7 +477,18 @@ def transpose(a: Expr) -> Expr:
         spread = add(*(transpose(t) for t in a.args))
         if spread.transposes < a.transposes + 1:
             return spread
+    if op not in CORE_OPS and GENERIC_TRANSPOSE is not None:
+        found = GENERIC_TRANSPOSE(a)
+        if found is not None:
+            return found
     return Expr("transpose", (a,), None, (c, r))
+
+
+# A registry operator may say how it transposes (diag(v)ᵀ = diag(v), kron(A, B)ᵀ = kron(Aᵀ, Bᵀ));
+# construct.py installs the look-up, so the algebra itself knows no operator of the registry.
+GENERIC_TRANSPOSE = None
+CORE_OPS = {"var", "num", "dim", "ones", "eye", "zeros", "add", "smul", "scale", "mul", "hadamard", "pow",
+            "transpose", "tr", "sum", "det", "inv"}
 
 
 # -- reductions and matrix functions ---------------------------------------------------------

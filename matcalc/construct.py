@@ -193,6 +193,18 @@ def _instantiate_one(t: Term, args: list, env: dict, table: Registry) -> Expr:
     return apply_call(table, head, args, f" (in {to_text(t)})")
 
 
+def _transpose_generic(e: Expr):
+    """The record's own transpose of a generic node (diag(v)ᵀ = diag(v)), if it gives one."""
+    from .registry import load
+    record = load().by_op.get(e.op)
+    if record is None or record.transpose is None:
+        return None
+    return instantiate(record.transpose, dict(zip(record.operands, e.args)), load())
+
+
+A.GENERIC_TRANSPOSE = _transpose_generic
+
+
 # -- rebuilding an expression with some leaves replaced --------------------------------------
 
 _REBUILD = {"add": A.add, "smul": A.smul, "scale": A.scale, "hadamard": A.hadamard, "pow": A.power,

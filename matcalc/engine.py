@@ -59,7 +59,7 @@ def walk(graph: Graph, targets: set, seed: Expr | None = None, fused=None) -> tu
         if len(parts) > 1:
             steps.append(Step("fan-out", node.expr, G, G, node.shape, FAN_OUT, "fan-out sum", node.expr,
                               node.index, node.index, parts=tuple(parts)))
-        if node.role != "operation" or A.is_zero(G):
+        if node.role != "operation":
             continue
         rule, binding = select(graph, node, fused)
         for target, result, rule_id, name in contributions(graph, node, rule, binding, G, needs):

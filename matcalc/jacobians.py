@@ -91,7 +91,60 @@ def closed_form(graph: Graph, wrt: str):
     e = grads[wrt] if x.shape[1] == 1 else A.transpose(grads[wrt])
     column = u if y.shape[1] == 1 else A.transpose(u)
     C = linear_coefficient(e, column, graph.table)
-    return None if C is None else A.transpose(C)
+    return None if C is None else tidy(A.transpose(C), graph.table)
+
+
+def tidy(J: Expr, table) -> Expr:
+    """A Jacobian as a textbook writes it: products spread over sums, diag(v)·1 = v and
+    1ᵀ·diag(v) = vᵀ, so softmax's (I − diag(a)·1·1ᵀ)·diag(a) reads diag(a) − a·aᵀ."""
+    from .expr import post_order
+    memo: dict = {}
+    for e in post_order([J]):
+        args = [memo[a] for a in e.args]
+        out = e if all(a is b for a, b in zip(args, e.args)) else _rebuild(e, args, table)
+        if out.op == "mul":
+            out = _spread(out)
+            out = _diag_ones(out) if out.op == "mul" else out
+        memo[e] = out
+    return memo[J]
+
+
+def _rebuild(e, args, table):
+    from .construct import rebuild
+    return rebuild(e, args, table)
+
+
+def _spread(e: Expr) -> Expr:
+    """(A + B)·C = A·C + B·C for the one sum in a product, when it makes a sum of products."""
+    factors = list(e.args)
+    for i, f in enumerate(factors):
+        core = f.args[1] if f.op == "scale" else f
+        if core.op == "add":
+            c = f.args[0] if f.op == "scale" else A.ONE
+            left, right = A.product(factors[:i], e.rows), A.product(factors[i + 1:], f.cols)
+            return A.scale(c, A.add(*(_diag_ones(A.mul(A.mul(left, t), right)) for t in core.args)))
+    return e
+
+
+def _diag_ones(e: Expr) -> Expr:
+    if e.op == "scale":
+        return A.scale(e.args[0], _diag_ones(e.args[1]))
+    if e.op != "mul":
+        return e
+    factors, out = list(e.args), []
+    for f in factors:
+        if out and out[-1].op == "diag" and f.op == "ones" and f.cols == 1:
+            f = out.pop().args[0]                     # diag(v)·1 = v
+        elif out and out[-1].op == "ones" and out[-1].rows == 1 and f.op == "diag":
+            out.pop()
+            f = A.transpose(f.args[0])                # 1ᵀ·diag(v) = vᵀ
+        out.append(f)
+    if len(out) == len(factors):
+        return e
+    result = out[0]
+    for f in out[1:]:
+        result = A.mul(result, f)
+    return result
 
 
 def linear_coefficient(e: Expr, u: Expr, table):
@@ -132,6 +185,9 @@ def linear_coefficient(e: Expr, u: Expr, table):
             inner = linear_coefficient(F, u, table)
             return None if inner is None else A.mul(left, inner)
         R = A.product(right, F.cols)
+        if R.shape == (1, 1):                     # L·F·r with r a scalar: r·L·F
+            inner = linear_coefficient(F, u, table)
+            return None if inner is None else A.scale(R, A.mul(left, inner))
         if F.rows == 1 and R.cols == 1:          # L·(row·R): the scalar row·R = (Rᵀ·rowᵀ)
             inner = linear_coefficient(A.transpose(F), u, table)
             return None if inner is None else A.mul(A.mul(left, A.transpose(R)), inner)

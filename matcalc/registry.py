@@ -158,6 +158,7 @@ class Op:
     exact: str | None = None          # the oracle's kernel: an mpmath function or a name in kernels.EXACT
     define: Term | None = None        # meaning in other operators
     inline: Term | None = None        # notation, expanded as it is read
+    transpose: Term | None = None     # the operator's transpose in its operands (diag(v)ᵀ = diag(v))
     grads: dict = field(default_factory=dict)       # operand -> template Term
     templates: dict = field(default_factory=dict)   # operand -> template text
     text: str | None = None
@@ -392,7 +393,7 @@ def load(folder: str | Path | None = None) -> Registry:
     return _load(str(Path(folder) if folder else rules_dir()))
 
 
-_OP_FIELDS = {"id", "name", "syntax", "shape", "algebra", "op", "kernel", "exact", "define", "inline",
+_OP_FIELDS = {"id", "name", "syntax", "shape", "algebra", "op", "kernel", "exact", "define", "inline", "transpose",
               "grad", "text", "latex", "ids", "case", "when", "hint", "default", "aliases", "literal",
               "explain", "source", "over"}
 _ELEMENTWISE_FIELDS = {"name", "aliases", "derivative", "kernel", "exact", "define", "latex", "explain",
@@ -526,6 +527,7 @@ def _load_op(record: dict, file: str) -> Op:
             kernel=_text(record, "kernel", where, False), exact=_text(record, "exact", where, False),
             define=_term(record["define"], where, "define") if "define" in record else None,
             inline=_term(record["inline"], where, "inline") if "inline" in record else None,
+            transpose=_term(record["transpose"], where, "transpose") if "transpose" in record else None,
             grads=grads, templates=templates, text=_text(record, "text", where, False),
             latex=_text(record, "latex", where, False), ids=dict(record.get("ids", {})), cases=cases,
             when=when, hint=record.get("hint"), default=bool(record.get("default", False)),
@@ -622,7 +624,7 @@ def _check_op(op: Op, where: str) -> None:
         if operand not in names:
             raise RuleError(f"{where}: a gradient for {operand!r}, which the syntax does not have")
     _check_template_names(op.grads, allowed, where)
-    for what, term in (("define", op.define), ("inline", op.inline)):
+    for what, term in (("define", op.define), ("inline", op.inline), ("transpose", op.transpose)):
         if term is not None:
             extra = term.names() - names - op.shape.dimension_names()
             if extra:
@@ -662,7 +664,8 @@ def _check_registry(registry: Registry) -> None:
     known = {(h, n) for h, n in registry.by_head}
     for op in registry.ops:
         terms = [("syntax", op.syntax), *((f"the gradient of {k}", t) for k, t in op.grads.items())]
-        terms += [("define", op.define), ("inline", op.inline), ("derivative", op.derivative)]
+        terms += [("define", op.define), ("inline", op.inline), ("derivative", op.derivative),
+                  ("transpose", op.transpose)]
         for what, term in terms:
             if term is None or (what == "syntax"):
                 continue
