@@ -325,7 +325,7 @@ def _junction(left: list, right: list):
             left.pop()
             right.pop(0)
             continue
-        if x.op == "ones" and y.op == "ones" and x.cols != 1:      # 1ᵀ1 = k; an outer product 1·1ᵀ stays
+        if x.op == "ones" and y.op == "ones":       # 1ᵀ1 = k, and 1·1ᵀ is the all-ones matrix
             extra = smul(extra, dim_value(x.cols))
             left.pop()
             right[0] = ones(x.rows, y.cols)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from . import algebra as A
 from .dag import Graph, build, normalize_shapes
 from .derivation import Derivation, numeric_value
@@ -69,7 +71,11 @@ def grad(expr, wrt, shapes: dict | None = None, assume: dict | None = None, chec
                                    [f"{name} does not occur in the loss: its gradient is zero"], {name: shape})
             continue
         mine = _steps_for(graph, steps, name)
-        out[name] = Derivation(graph.source, name, grads[name], mine, graph, _assumptions(graph, mine),
+        value = grads[name]
+        if graph.assumptions.get(name) in ("symmetric", "spd"):
+            value, step = symmetric_part(graph, name, value)
+            mine.append(step)
+        out[name] = Derivation(graph.source, name, value, mine, graph, _assumptions(graph, mine),
                                list(graph.notices))
     if check:
         for d in out.values():
@@ -79,6 +85,16 @@ def grad(expr, wrt, shapes: dict | None = None, assume: dict | None = None, chec
                                         f"{next(c.line() for c in report.checks if not c.ok)}", report=report,
                                         hint="this is a defect of matcalc's rules; please report the loss")
     return out if isinstance(wrt, (list, tuple)) else out[names[0]]
+
+
+def symmetric_part(graph: Graph, name: str, G):
+    """The gradient in the space of symmetric matrices: sym(G) = (G + Gᵀ)/2, as a step."""
+    from .engine import Step
+    rule = graph.table.by_id("sym")
+    node = graph.variables[name]
+    value = A.scale(A.num(Fraction(1, 2)), A.add(G, A.transpose(G)))
+    return value, Step(rule.id, node.expr, G, value, node.shape, rule.explain, rule.name, node.expr,
+                       node.index, node.index, rule.source)
 
 
 def _steps_for(graph: Graph, steps: list, name: str) -> list:

@@ -305,39 +305,24 @@ def verify(expr: str = typer.Argument(..., help="The scalar loss."),
 
 
 @app.command()
-def rules(rule_id: Optional[str] = typer.Argument(None, help="Show one rule, with its explanation.")):
-    """List the rule table (id, name, pattern, gradient templates, source)."""
+def rules(rule_id: Optional[str] = typer.Argument(None, help="Show one operator or rule, with its explanation.")):
+    """List the operators (spelling, shape, meaning, gradient) and the fused rules.
+
+    Example: matcalc rules R5     (or: matcalc rules softmax)
+    """
     def action():
-        from rich.table import Table
-        from .render import console
         from .registry import load
+        from .render import console, record_view, rules_view
         table, out = load(), console()
         if rule_id:
-            rule = table.by_id(rule_id)
-            if rule is None:
-                raise MatcalcError(f"there is no rule {rule_id!r}", hint="run 'matcalc rules' to list them")
-            out.print(f"[mc.rule]{rule.id}[/]  [bold]{rule.name}[/]   ({rule.file})")
-            if rule.pattern is not None:
-                out.print(f"pattern   {rule.pattern_text}", markup=False)
-            if getattr(rule, "shape", None) is not None:
-                out.print(f"shape     {rule.shape.text}", markup=False)
-            for operand, template in rule.templates.items():
-                out.print(f"∂l/∂{operand} = {template}", style="mc.grad", markup=False)
-            if rule.ids or rule.cases:
-                out.print("ids       " + _ids_text(rule), markup=False)
-            out.print(rule.explain, markup=False)
-            out.print(f"source: {rule.source}", style="mc.muted", markup=False)
-            if getattr(rule, "over_elementwise", False):
-                for fn in table.elementwise.values():
-                    out.print(f"  {fn.op}′(x) = {fn.derivative_text}", markup=False)
+            record = table.by_id(rule_id) or next((op for op in table.ops if op.op == rule_id or
+                                                   rule_id in op.aliases), None)
+            if record is None:
+                raise MatcalcError(f"there is no operator or rule {_clip(rule_id)!r}",
+                                   hint="run 'matcalc rules' to list them")
+            out.print(record_view(record, table))
             return
-        grid = Table(title="matcalc rules", title_justify="left")
-        for col in ("id", "name", "pattern", "gradients", "source"):
-            grid.add_column(col, style="mc.rule" if col == "id" else None)
-        for rule in table.everything:
-            grads = "; ".join(f"{k}: {v}" for k, v in rule.templates.items()) or "—"
-            grid.add_row(rule.id, rule.name, rule.pattern_text or "(every step)", grads, rule.source)
-        out.print(grid)
+        out.print(rules_view(table))
     _run(action)
 
 
@@ -419,14 +404,6 @@ def _svg(source: str) -> str:
     except graphviz.ExecutableNotFound:
         raise MatcalcError("--format svg needs the Graphviz 'dot' program, which is not installed",
                            hint="install it (Debian: apt-get install graphviz), or use --format dot") from None
-
-
-def _ids_text(rule) -> str:
-    parts = [f"default {rule.id}" + "".join(f", {k}: {v}" for k, v in rule.ids.items())]
-    for case in rule.cases:
-        when = ", ".join(f"{k} {v}" for k, v in case.when.items())
-        parts.append(f"when {when}: " + ", ".join(f"{k}: {v}" for k, v in case.ids.items()))
-    return "; ".join(parts)
 
 
 def main() -> None:

@@ -54,11 +54,51 @@ def construct(record: Op, operands: dict, shape: tuple, table: Registry) -> Expr
 
 
 def generic(record: Op, args: list, shape: tuple) -> Expr:
-    """A node of a registry operator; element-wise functions let transposes float out (exp(X') = exp(X)')."""
+    """A node of a registry operator, in normal form: element-wise functions let transposes
+    float out (exp(X') = exp(X)'), a linear operator lets scalar factors out (vec(2X) = 2·vec(X)),
+    and the registry's rewrites apply (unvec(vec(X)) = X)."""
     if record.elementwise and args[0].op == "transpose":
         inner = args[0].args[0]
         return A.transpose(Expr(record.op, (inner,), None, inner.shape))
-    return Expr(record.op, tuple(args), None, tuple(shape))
+    if record.linear and any(a.op == "scale" for a in args):
+        factors = [a.args[0] for a in args if a.op == "scale"]
+        cores = [a.args[1] if a.op == "scale" else a for a in args]
+        return A.scale(A.smul(*factors), generic(record, cores, shape))
+    node = Expr(record.op, tuple(args), None, tuple(shape))
+    from .registry import load
+    table = load()
+    for rewrite in table.rewrites_by_op.get(record.op, ()):
+        binding = ir_match(rewrite.pattern, node, table)
+        if binding is not None:
+            return instantiate(rewrite.to, binding, table)
+    return node
+
+
+def ir_match(pattern: Term, e: Expr, table, binding: dict | None = None):
+    """Bind a pattern of registry calls to an IR expression: names bind sub-expressions
+    (a name used twice, the same one); a call matches a node of its operator."""
+    binding = {} if binding is None else binding
+    if pattern.op == "name":
+        bound = binding.get(pattern.value)
+        if bound is None:
+            binding[pattern.value] = e
+            return binding
+        return binding if bound is e else None
+    if pattern.op == "num":
+        return binding if e.op == "num" and e.value == Fraction(pattern.value) else None
+    if pattern.op != "call":
+        return None
+    for record in table.overloads(pattern.head, len(pattern.args)):
+        if record.op != e.op:
+            continue
+        operands = [p for p in pattern.args if not (p.op == "name" and p.value in record.dimension_args)]
+        if len(operands) != len(e.args):
+            continue
+        trial = dict(binding)
+        if all(ir_match(p, a, table, trial) is not None for p, a in zip(operands, e.args)):
+            binding.update(trial)
+            return binding
+    return None
 
 
 def _dimension_env(record: Op, operands: dict, shape: tuple) -> dict:

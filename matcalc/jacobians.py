@@ -133,11 +133,19 @@ def _diag_ones(e: Expr) -> Expr:
         return e
     factors, out = list(e.args), []
     for f in factors:
-        if out and out[-1].op == "diag" and f.op == "ones" and f.cols == 1:
-            f = out.pop().args[0]                     # diag(v)·1 = v
-        elif out and out[-1].op == "ones" and out[-1].rows == 1 and f.op == "diag":
+        if out and out[-1].op == "diag" and f.op == "ones":            # diag(v)·1·1ᵀ = v·1ᵀ
+            v = out.pop().args[0]
+            out.append(v)
+            f = A.ones(1, f.cols)
+        elif out and out[-1].op == "ones" and f.op == "diag":          # 1·1ᵀ·diag(v) = 1·vᵀ
+            rows = out.pop().rows
+            if rows != 1:
+                out.append(A.ones(rows, 1))
+            f = A.transpose(f.args[0])
+        if f.op == "ones" and f.rows == 1 and f.cols == 1:
+            continue
+        if out and out[-1].op == "ones" and out[-1].shape == (1, 1):
             out.pop()
-            f = A.transpose(f.args[0])                # 1ᵀ·diag(v) = vᵀ
         out.append(f)
     if len(out) == len(factors):
         return e

@@ -159,6 +159,7 @@ class Op:
     define: Term | None = None        # meaning in other operators
     inline: Term | None = None        # notation, expanded as it is read
     transpose: Term | None = None     # the operator's transpose in its operands (diag(v)ᵀ = diag(v))
+    linear: bool = False              # linear in each operand: scalar factors come out (vec(2X) = 2 vec(X))
     grads: dict = field(default_factory=dict)       # operand -> template Term
     templates: dict = field(default_factory=dict)   # operand -> template text
     text: str | None = None
@@ -278,6 +279,31 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Rewrite:
+    """A simplification the algebra applies as it builds a node: from → to."""
+
+    id: str
+    pattern: Term
+    to: Term
+    explain: str
+    file: str
+    source: str = "a simplification of the algebra"
+    templates = {}
+    fused = False
+
+    @property
+    def name(self) -> str:
+        return f"rewrite {to_text(self.pattern)} → {to_text(self.to)}"
+
+    @property
+    def pattern_text(self) -> str:
+        return to_text(self.pattern)
+
+    def all_ids(self) -> set:
+        return {self.id}
+
+
+@dataclass(frozen=True)
 class Check:
     id: str
     name: str
@@ -305,6 +331,17 @@ class Registry:
     rules: list                   # fused rules
     checks: list                  # R0
     folder: str
+    rewrites: list = field(default_factory=list)
+
+    @cached_property
+    def rewrites_by_op(self) -> dict:
+        """Rewrites by the IR op at the root of their pattern."""
+        out: dict = {}
+        for rewrite in self.rewrites:
+            for op in self.overloads(rewrite.pattern.head, len(rewrite.pattern.args)):
+                if op.op:
+                    out.setdefault(op.op, []).append(rewrite)
+        return out
 
     @cached_property
     def by_head(self) -> dict:
@@ -364,7 +401,7 @@ class Registry:
 
     @property
     def everything(self) -> list:
-        return [*self.checks, *self.ops, *self.rules]
+        return [*self.checks, *self.ops, *self.rules, *self.rewrites]
 
     def functions(self) -> list:
         """The names a call may use, for error messages."""
@@ -394,6 +431,7 @@ def load(folder: str | Path | None = None) -> Registry:
 
 
 _OP_FIELDS = {"id", "name", "syntax", "shape", "algebra", "op", "kernel", "exact", "define", "inline", "transpose",
+              "linear",
               "grad", "text", "latex", "ids", "case", "when", "hint", "default", "aliases", "literal",
               "explain", "source", "over"}
 _ELEMENTWISE_FIELDS = {"name", "aliases", "derivative", "kernel", "exact", "define", "latex", "explain",
@@ -415,11 +453,11 @@ def _load(folder: str) -> Registry:
     if not files:
         raise RuleError(f"the rules folder {folder!r} has no .toml rule files",
                         hint="set MATCALC_RULES to a folder of rule files, or unset it")
-    ops, rules, checks = [], [], []
+    ops, rules, checks, rewrites = [], [], [], []
     for file in files:
         data = _read(file)
         for key, items in data.items():
-            if key not in ("op", "elementwise", "rule", "check"):
+            if key not in ("op", "elementwise", "rule", "check", "rewrite"):
                 raise RuleError(f"{file.name}: unknown table {key!r}",
                                 hint="a rule file holds [[op]], [[elementwise]], [[rule]] and [[check]] records")
             if not isinstance(items, list) or not all(isinstance(r, dict) for r in items):
@@ -431,9 +469,11 @@ def _load(folder: str) -> Registry:
                     ops.append(_load_elementwise(record, file.name))
                 elif key == "rule":
                     rules.append(_load_rule(record, file.name))
+                elif key == "rewrite":
+                    rewrites.append(_load_rewrite(record, file.name))
                 else:
                     checks.append(_load_check(record, file.name))
-    registry = Registry(ops, rules, checks, folder)
+    registry = Registry(ops, rules, checks, folder, rewrites)
     _check_registry(registry)
     return registry
 
@@ -528,6 +568,7 @@ def _load_op(record: dict, file: str) -> Op:
             define=_term(record["define"], where, "define") if "define" in record else None,
             inline=_term(record["inline"], where, "inline") if "inline" in record else None,
             transpose=_term(record["transpose"], where, "transpose") if "transpose" in record else None,
+            linear=bool(record.get("linear", False)),
             grads=grads, templates=templates, text=_text(record, "text", where, False),
             latex=_text(record, "latex", where, False), ids=dict(record.get("ids", {})), cases=cases,
             when=when, hint=record.get("hint"), default=bool(record.get("default", False)),
@@ -593,6 +634,19 @@ def _load_rule(record: dict, file: str) -> Rule:
             raise RuleError(f"{where}: names {operand!r}, which the pattern does not have")
     _check_template_names(rule.grads, names | spec.dimension_names() | {"G"}, where)
     return rule
+
+
+def _load_rewrite(record: dict, file: str) -> Rewrite:
+    where = _where(file, "rewrite", record)
+    _fields(record, {"id", "from", "to", "explain"}, where)
+    for key in ("id", "from", "to", "explain"):
+        _text(record, key, where)
+    pattern, to = _term(record["from"], where, "from"), _term(record["to"], where, "to")
+    if pattern.op != "call":
+        raise RuleError(f"{where}: a rewrite's pattern must be a call of a registry operator, got {record['from']!r}")
+    if not to.names() <= pattern.names():
+        raise RuleError(f"{where}: the replacement uses {sorted(to.names() - pattern.names())}, not in the pattern")
+    return Rewrite(record["id"], pattern, to, " ".join(record["explain"].split()), file)
 
 
 def _load_check(record: dict, file: str) -> Check:
@@ -673,6 +727,9 @@ def _check_registry(registry: Registry) -> None:
     for rule in registry.rules:
         for what, term in [("pattern", rule.pattern), *((f"the gradient of {k}", t) for k, t in rule.grads.items())]:
             _resolve_calls(term, known, rule, what, registry)
+    for rewrite in registry.rewrites:
+        for what, term in (("from", rewrite.pattern), ("to", rewrite.to)):
+            _resolve_calls(term, known, rewrite, what, registry)
 
 
 def _resolve_calls(term: Term, known: set, record, what: str, registry: Registry) -> None:

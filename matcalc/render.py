@@ -239,3 +239,86 @@ def _wire(node, second) -> str:
     import html
     value, grad = html.escape(compact(node.value)), html.escape(compact(getattr(node, second)))
     return f'<<font color="#2e7d32">{value}</font><br/><font color="#c62828">{grad}</font>>'
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+def meaning_text(op) -> str:
+    """What an operator is: the core algebra, a kernel, a definition, or notation."""
+    if op.elementwise:
+        return f"f′(x) = {op.derivative_text}; kernel {op.kernel}"
+    if op.algebra is not None:
+        return "core algebra"
+    if op.inline is not None:
+        return f"= {to_text_term(op.inline)}"
+    parts = []
+    if op.define is not None:
+        parts.append(f":= {to_text_term(op.define)}")
+    if op.kernel is not None:
+        parts.append(f"kernel {op.kernel}")
+    return "; ".join(parts)
+
+
+def gradient_text(op, table) -> str:
+    if op.elementwise:
+        return f"R7: {table.rule7.templates['X'].replace('df', op.op + '′')}"
+    if op.templates:
+        return "; ".join(f"{k}: {v}" for k, v in op.templates.items())
+    if op.algebra in ("ones", "eye", "zeros") or op.inline is not None:
+        return "— (a constant)" if op.inline is None else "— (notation)"
+    return "differentiates its meaning"
+
+
+def to_text_term(term) -> str:
+    from .syntax import to_text as term_text
+    return term_text(term)
+
+
+def rules_view(table) -> Group:
+    ops = Table(title="operators", title_justify="left")
+    for col in ("id", "spelling", "shape", "meaning", "gradient (VJP in G)"):
+        ops.add_column(col, style="mc.rule" if col == "id" else None)
+    for op in table.ops:
+        if op.over_elementwise:
+            continue
+        spelling = op.pattern_text + (f"  (also {', '.join(op.aliases)})" if op.aliases else "")
+        ops.add_row(op.id, spelling, op.shape.text, meaning_text(op), gradient_text(op, table))
+    rules = Table(title="rules applied across nodes: Rule 0, Rule 7, symmetry and the fused rules",
+                  title_justify="left")
+    for col in ("id", "name", "pattern", "precondition", "gradients"):
+        rules.add_column(col, style="mc.rule" if col == "id" else None)
+    for record in (*table.checks, table.rule7, *table.rules):
+        pattern = getattr(record, "pattern_text", "") or "(every step)"
+        pre = ""
+        if getattr(record, "fused", False):
+            pre = record.shape.text + "".join(f"; {k} declared {v}" for k, v in record.assume.items())
+        grads = "; ".join(f"{k}: {v}" for k, v in record.templates.items()) or "—"
+        rules.add_row(record.id, record.name, pattern, pre, grads)
+    return Group(ops, Text(""), rules)
+
+
+def record_view(record, table) -> Group:
+    lines = [Text.assemble((record.id, "mc.rule"), "  ", (record.name, "bold"), f"   ({record.file})")]
+    pattern = getattr(record, "pattern_text", "")
+    if pattern:
+        lines.append(Text(f"pattern   {pattern}"))
+    shape = getattr(record, "shape", None)
+    if shape is not None:
+        lines.append(Text(f"shape     {shape.text}"))
+    if hasattr(record, "algebra"):
+        lines.append(Text(f"meaning   {meaning_text(record)}"))
+    for operand, template in record.templates.items():
+        lines.append(Text(f"∂l/∂{operand} = {template}", style="mc.grad"))
+    if getattr(record, "elementwise", False):
+        lines.append(Text(f"∂l/∂X = G .* {record.op}′(X)   (Rule 7)", style="mc.grad"))
+    for case in getattr(record, "cases", ()):
+        when = ", ".join(f"{k} {v}" for k, v in case.when.items())
+        lines.append(Text(f"when {when}: " + ", ".join(f"{k}: {v}" for k, v in case.ids.items())))
+    if getattr(record, "assume", None):
+        lines.append(Text("assumes " + ", ".join(f"{k}: {v} (declared)" for k, v in record.assume.items()),
+                          style="mc.hint"))
+    lines.append(Text(record.explain))
+    lines.append(Text(f"source: {record.source}", style="mc.muted"))
+    if getattr(record, "over_elementwise", False):
+        lines += [Text(f"  {fn.op}′(x) = {fn.derivative_text}") for fn in table.elementwise.values()]
+    return Group(*lines)

@@ -309,7 +309,7 @@ class _Solver:
             options = self._options(t)
             settled = [r for r, entailed, _ in options if entailed]
             if settled or len(options) == 1:
-                self._commit(t, settled[0] if settled else options[0][0])
+                self._commit(t, next((r for r in settled if r.default), settled[0]) if settled else options[0][0])
             else:
                 waiting.append(t)
         if len(waiting) == len(pending):   # no progress: settle the first by its best option
@@ -436,6 +436,8 @@ class _Solver:
 def match_syntax(rule, term: Term):
     """Bind an overload's spelling to a term: names bind sub-terms, numbers match themselves,
     and an operand marked ``literal`` (the k of X^k) must be written as a number."""
+    if term.op == "call" and term.value in rule.aliases:          # trace(X) is tr(X), norm(x) is norm2(x)
+        term = Term("call", term.args, rule.syntax.value, term.pos)
     binding = _match(rule.syntax, term, {})
     if binding is None:
         return None
