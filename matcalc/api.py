@@ -76,7 +76,7 @@ def grad(expr, wrt, shapes: dict | None = None, assume: dict | None = None, chec
             value, step = symmetric_part(graph, name, value)
             mine.append(step)
         out[name] = Derivation(graph.source, name, value, mine, graph, _assumptions(graph, mine),
-                               list(graph.notices))
+                               list(graph.notices) + _suggestions(mine))
     if check:
         for d in out.values():
             report = d.verify(numeric=False)
@@ -101,6 +101,16 @@ def _steps_for(graph: Graph, steps: list, name: str) -> list:
     """The steps whose gradient flows on to ``name``."""
     reaches = {node.index for node in reaching(graph, {graph.variables[name]})}
     return [s for s in steps if s.target_index in reaches]
+
+
+SUGGESTIONS = {"onehot": "{v} is not declared one-hot, so this is the gradient for any labels; if each column "
+                         "of {v} sums to 1, declare --assume {v}=onehot (assume={{'{v}': 'onehot'}}) for the "
+                         "textbook (A - {v}) form"}
+
+
+def _suggestions(steps: list) -> list:
+    found = dict.fromkeys((v, k) for step in steps for v, k in step.suggested)
+    return [SUGGESTIONS.get(k, "declare {v} " + k).format(v=v) for v, k in found]
 
 
 def _assumptions(graph: Graph, steps: list) -> dict:

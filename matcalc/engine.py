@@ -37,6 +37,7 @@ class Step:
     source: str = ""
     parts: tuple = ()     # a fan-out's contributions
     assumed: tuple = ()   # (variable, assumption) a fused rule relied on
+    suggested: tuple = () # (variable, assumption) that would have given the textbook form
 
     @property
     def is_fan_out(self) -> bool:
@@ -66,7 +67,7 @@ def walk(graph: Graph, targets: set, seed: Expr | None = None, fused=None) -> tu
             pending.setdefault(target, []).append(result)
             steps.append(Step(rule_id, node.expr, G, result, target.shape, explanation(rule, node), name,
                               target.expr, node.index, target.index, getattr(rule, "source", ""),
-                              assumed=_assumed(graph, rule, binding)))
+                              assumed=_assumed(graph, rule, binding), suggested=_suggested(graph, rule, binding)))
     return grads, steps
 
 
@@ -178,6 +179,16 @@ def _assumed(graph: Graph, rule, binding: dict) -> tuple:
         term = binding[name]
         var = term.value if term.op == "name" else term.args[0].value
         out.append((var, graph.assumptions.get(var, kind)))
+    return tuple(out)
+
+
+def _suggested(graph: Graph, rule, binding: dict) -> tuple:
+    """A plain variable the rule could have simplified with, had the user declared it."""
+    out = []
+    for name, kind in getattr(rule, "suggest", {}).items():
+        term = binding[name]
+        if term.op == "name" and term.value not in graph.assumptions:
+            out.append((term.value, kind))
     return tuple(out)
 
 

@@ -246,6 +246,7 @@ class Rule:
     file: str
     assume: dict = field(default_factory=dict)
     when: dict = field(default_factory=dict)
+    suggest: dict = field(default_factory=dict)     # operand -> an assumption that would give a simpler form
 
     fused = True
     cases = ()
@@ -436,7 +437,7 @@ _OP_FIELDS = {"id", "name", "syntax", "shape", "algebra", "op", "kernel", "exact
               "explain", "source", "over"}
 _ELEMENTWISE_FIELDS = {"name", "aliases", "derivative", "kernel", "exact", "define", "latex", "explain",
                        "source", "domain"}
-_RULE_FIELDS = {"id", "name", "pattern", "shape", "grad", "assume", "when", "explain", "source"}
+_RULE_FIELDS = {"id", "name", "pattern", "shape", "grad", "assume", "suggest", "when", "explain", "source"}
 _CHECK_FIELDS = {"id", "name", "explain", "source"}
 _ALGEBRA = {"add", "sub", "neg", "mul", "div", "hadamard", "hdiv", "power", "transpose", "tr", "sum", "det",
             "inv", "matpow", "badd", "bsub", "ones", "eye", "zeros"}
@@ -625,11 +626,14 @@ def _load_rule(record: dict, file: str) -> Rule:
         when = _kinds(record.get("when", ""))
     except ValueError as e:
         raise RuleError(f"{where}: {e}") from None
+    suggest = record.get("suggest", {})
+    if not isinstance(suggest, dict) or not all(v in ASSUMPTIONS for v in suggest.values()):
+        raise RuleError(f"{where}: suggest must map operands to one of {sorted(ASSUMPTIONS)}")
     rule = Rule(id=record["id"], name=record["name"], pattern=pattern, shape=spec, grads=grads,
                 templates=templates, explain=" ".join(record["explain"].split()), source=record["source"],
-                file=file, assume=dict(assume), when=when)
+                file=file, assume=dict(assume), when=when, suggest=dict(suggest))
     names = pattern.names()
-    for operand in (*grads, *assume, *spec.operands):
+    for operand in (*grads, *assume, *suggest, *spec.operands):
         if operand not in names:
             raise RuleError(f"{where}: names {operand!r}, which the pattern does not have")
     _check_template_names(rule.grads, names | spec.dimension_names() | {"G"}, where)

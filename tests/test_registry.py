@@ -286,3 +286,13 @@ source = "a test"
     d = matcalc.grad("sumsq(W*x)", wrt="W")
     assert str(d) == "2*W*x*x.T" and d.verify().ok
     assert matcalc.grad("sumsq(W*x) + sumsq(W)", wrt="W").loss_text == "sumsq(W*x) + sumsq(W)"
+
+
+def test_the_readme_language_table_names_every_operator():
+    from pathlib import Path
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("## The language"):readme.index("**Shapes.**")]
+    for op in TABLE.ops:
+        if op.over_elementwise or op.head in ("+", "-", "*", "/", ".*", "./", "^", ".^", "'", "neg"):
+            continue
+        assert op.head in table, f"the README's language table does not list {op.head}"
