@@ -9,10 +9,16 @@ from .dag import Graph, build, normalize_shapes
 from .derivation import Derivation, numeric_value
 from .engine import backward, reaching
 from .errors import MatcalcError, ParseError, UnknownNameError, VerificationError
+from .program import is_program, parse_program
 from .syntax import parse, to_text
 
 
 def _graph(expr, shapes, assume, scalar_root: bool) -> Graph:
+    if isinstance(expr, str) and is_program(expr):
+        program = parse_program(expr)
+        given = {**program.shapes, **(shapes or {})} if isinstance(shapes, (dict, type(None))) else shapes
+        return build(program.loss, given, source=expr, scalar_root=scalar_root, assume=assume,
+                     names=program.names)
     if isinstance(expr, str):
         return build(parse(expr), shapes, source=expr, scalar_root=scalar_root, assume=assume)
     if hasattr(expr, "free_symbols") and hasattr(expr, "func"):        # a SymPy expression
@@ -40,7 +46,7 @@ def _check_names(graph: Graph, names: list, shapes) -> list:
     declared = normalize_shapes(shapes) if not graph.symbols else {}
     absent = []
     for name in names:
-        if name in graph.variables:
+        if graph.target(name) is not None:
             continue
         known = ", ".join(sorted(graph.variables)) or "none"
         if name in graph.inference.dimension_names:
@@ -62,7 +68,9 @@ def grad(expr, wrt, shapes: dict | None = None, assume: dict | None = None, chec
     graph = _graph(expr, shapes, assume, scalar_root=True)
     names = _names(wrt)
     absent = _check_names(graph, names, shapes)
-    grads, steps = backward(graph, [n for n in names if n not in absent])
+    present = [n for n in names if n not in absent]
+    grads, steps = backward(graph, present)
+    masks = _reach_masks(graph, present)
     out = {}
     for name in names:
         if name in absent:
@@ -70,7 +78,7 @@ def grad(expr, wrt, shapes: dict | None = None, assume: dict | None = None, chec
             out[name] = Derivation(graph.source, name, A.zeros(*shape), [], graph, {},
                                    [f"{name} does not occur in the loss: its gradient is zero"], {name: shape})
             continue
-        mine = _steps_for(graph, steps, name)
+        mine = _steps_for(graph, steps, name, masks)
         value = grads[name]
         if graph.assumptions.get(name) in ("symmetric", "spd"):
             value, step = symmetric_part(graph, name, value)
@@ -97,10 +105,40 @@ def symmetric_part(graph: Graph, name: str, G):
                        node.index, node.index, rule.source)
 
 
-def _steps_for(graph: Graph, steps: list, name: str) -> list:
+def _steps_for(graph: Graph, steps: list, name: str, masks: dict | None = None) -> list:
     """The steps whose gradient flows on to ``name``."""
-    reaches = {node.index for node in reaching(graph, {graph.variables[name]})}
-    return [s for s in steps if s.target_index in reaches]
+    if masks is None:
+        reaches = {node.index for node in reaching(graph, {graph.target(name)})}
+        return [s for s in steps if s.target_index in reaches]
+    if "by_name" not in masks:       # one sweep over the steps serves every name
+        by_name = masks["by_name"] = {n: [] for n in masks["bits"]}
+        names = list(masks["bits"])
+        for s in steps:
+            mask = masks["of"].get(s.target_index, 0)
+            while mask:
+                low = mask & -mask
+                by_name[names[low.bit_length() - 1]].append(s)
+                mask ^= low
+    return list(masks["by_name"][name])
+
+
+def _reach_masks(graph: Graph, names: list) -> dict:
+    """For every node, which of the names lie below it (one bit each): reachability for all
+    the gradients of one pass at once, in one sweep of the DAG."""
+    bits = {name: 1 << i for i, name in enumerate(dict.fromkeys(names))}
+    own = {graph.target(n).index: 0 for n in names if graph.target(n) is not None}
+    for n in names:
+        node = graph.target(n)
+        if node is not None:
+            own[node.index] |= bits[n]
+    of: dict = {}
+    for node in graph.nodes:
+        mask = own.get(node.index, 0)
+        for a in node.args:
+            mask |= of.get(a.index, 0)
+        if mask:
+            of[node.index] = mask
+    return {"bits": bits, "of": of}
 
 
 SUGGESTIONS = {"onehot": "{v} is not declared one-hot, so this is the gradient for any labels; if each column "

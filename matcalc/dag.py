@@ -52,6 +52,7 @@ class Graph:
     table: Registry
     assumptions: dict = field(default_factory=dict)    # name -> "onehot", "symmetric", ...
     symbols: dict = field(default_factory=dict)        # name -> the caller's SymPy symbol
+    intermediates: dict = field(default_factory=dict)  # a program's names for its intermediates -> Node
     _exprs: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -59,6 +60,10 @@ class Graph:
 
     def node_of(self, term: Term) -> Node:
         return self._by_term[term]
+
+    def target(self, name: str) -> Node | None:
+        """A variable, or an intermediate a program named (∂l/∂Z1)."""
+        return self.variables.get(name) or self.intermediates.get(name)
 
     @property
     def notices(self) -> list:
@@ -180,7 +185,8 @@ def normalize_assumptions(assume) -> dict:
 
 def build(term: Term, shapes: dict | None = None, *, source: str | None = None,
           scalar_root: bool = False, assume: dict | None = None, symbols: dict | None = None,
-          table: Registry | None = None, raw_shapes: bool = False, sizes: dict | None = None) -> Graph:
+          table: Registry | None = None, raw_shapes: bool = False, sizes: dict | None = None,
+          names: dict | None = None) -> Graph:
     """Infer shapes and make the DAG; IR values are built on demand.  ``raw_shapes``:
     ``shapes`` is already {name: (rows, cols)} (internal use, dimensions may be products).
     ``sizes`` fixes named dimensions to numbers (``m`` in ``ones(m)`` is 4)."""
@@ -215,6 +221,7 @@ def build(term: Term, shapes: dict | None = None, *, source: str | None = None,
     variables = {n.term.value: n for n in nodes if n.role == "variable"}
     graph = Graph(nodes, by_term[term], variables, inference, source or to_text(term), table,
                   assumptions, dict(symbols or {}))
+    graph.intermediates = {name: by_term[t] for name, t in (names or {}).items() if t in by_term}
     graph._uses = {}
     for n in nodes:
         for a in n.args:

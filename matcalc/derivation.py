@@ -103,11 +103,22 @@ def step_dict(step) -> dict:
 
 
 def problem_of(graph: Graph, grads: dict, extra: dict | None = None) -> oracle.Problem:
+    """What the oracle checks.  ∂l/∂Z1 for an intermediate Z1 of a program is checked as the
+    derivative of the loss with Z1 cut loose from its inputs: Z1 becomes a variable there."""
+    from .construct import substitute
+    from . import algebra as A
     variables = {name: node.shape for name, node in graph.variables.items()}
     variables.update(extra or {})
-    dims = oracle.problem_dimensions([graph.root.expr, *grads.values()], variables)
+    loss = graph.root.expr
+    cut = {graph.intermediates[n].expr: A.var(n, graph.intermediates[n].shape)
+           for n in grads if n not in variables and n in graph.intermediates}
+    if cut:
+        loss = substitute(loss, cut, graph.table)
+        grads = {n: substitute(g, cut, graph.table) for n, g in grads.items()}
+        variables.update({v.name: v.shape for v in cut.values()})
+    dims = oracle.problem_dimensions([loss, *grads.values()], variables)
     assumptions = {n: k for n, k in graph.assumptions.items() if n in variables and k != "general"}
-    return oracle.Problem(graph.root.expr, grads, variables, dims, assumptions, graph.table)
+    return oracle.Problem(loss, grads, variables, dims, assumptions, graph.table)
 
 
 def numeric_value(expr: Expr, graph: Graph, values: dict, extra: dict | None = None):

@@ -44,10 +44,11 @@ class Step:
         return self.rule_id == "fan-out"
 
 
-def walk(graph: Graph, targets: set, seed: Expr | None = None, fused=None) -> tuple[dict, list]:
+def walk(graph: Graph, targets: set, seed: Expr | None = None, fused=None, rename=None) -> tuple[dict, list]:
     """∂root/∂node for every node on a path to a target, and the steps that made them.
     ``seed`` (of the root's shape) gives a vector-Jacobian product instead of the gradient;
-    ``fused`` limits which fused rules may apply (None: all of them)."""
+    ``fused`` limits which fused rules may apply (None: all of them); ``rename(node, G)``
+    may stand a name in for G from there on (the backprop program's dZ1)."""
     needs = reaching(graph, targets)
     pending: dict = {graph.root: [A.ONE if seed is None else seed]}
     grads, steps = {}, []
@@ -57,6 +58,8 @@ def walk(graph: Graph, targets: set, seed: Expr | None = None, fused=None) -> tu
             continue
         G = A.add(*parts) if len(parts) > 1 else parts[0]
         grads[node] = G
+        if rename is not None:
+            G = rename(node, G) or G
         if len(parts) > 1:
             steps.append(Step("fan-out", node.expr, G, G, node.shape, FAN_OUT, "fan-out sum", node.expr,
                               node.index, node.index, parts=tuple(parts)))
@@ -341,11 +344,12 @@ def _check_rule0(rule, node: Node, target: Node, result: Expr) -> None:
 def backward(graph: Graph, wrt: list, seed: Expr | None = None, fused=None) -> tuple[dict, list]:
     """Gradients of the root with respect to the named variables (or intermediate
     names), from one pass; a variable that does not occur gets zeros."""
-    targets = {graph.variables[name] for name in wrt if name in graph.variables}
+    targets = {graph.target(name) for name in wrt if graph.target(name) is not None}
     grads, steps = walk(graph, targets, seed, fused)
+    graph.gradients = grads              # ∂l/∂node at every node of the walk: the backprop program's lines
     out = {}
     for name in wrt:
-        node = graph.variables.get(name)
+        node = graph.target(name)
         out[name] = grads.get(node, A.zeros(*node.shape)) if node is not None else None
     return out, steps
 

@@ -41,10 +41,22 @@ class _Printer:
         self.table = None
 
     def run(self, e: Expr):
-        for node in post_order([e]):
-            if node not in self.memo:
-                self.memo[node] = self.names.get(node) and (self.names[node], ATOM) or self.one(node)
-        return self.memo[e]
+        """Children before parents, each node once; a named node is not looked inside."""
+        names, memo = self.names, self.memo
+        stack = [(e, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node in memo:
+                continue
+            if node is not e and node in names:
+                memo[node] = (names[node], ATOM)
+                continue
+            if not ready:
+                stack.append((node, True))
+                stack.extend((a, False) for a in node.args if a not in memo)
+                continue
+            memo[node] = self.one(node)
+        return memo[e]
 
     def get(self, e: Expr):
         if e not in self.memo:

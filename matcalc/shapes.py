@@ -16,6 +16,7 @@ as a scalar, or as a dimension's size), a notice says so and how to override it.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from itertools import permutations
 
@@ -250,6 +251,7 @@ class _Solver:
         self.dims = Dims()
         self.shape: dict = {}
         self.rule: dict = {}
+        self._candidate_cache: dict = {}
         self.order = _post_order(root)
         self.dimension_names = {f for dims in given.values() for d in dims for f in _dim_factors(d)
                                 if isinstance(f, str)}
@@ -270,9 +272,7 @@ class _Solver:
     def run(self, scalar_root: bool) -> Inference:
         for t in self.order:
             self.shape[t] = self._leaf_shape(t) if not t.args else (Var(), Var())
-        pending = [t for t in self.order if t.args or t.op == "call"]
-        while pending:
-            pending = self._pass(pending)
+        self._solve([t for t in self.order if t.args or t.op == "call"])
         if scalar_root and not self._unify_shape(self.shape[self.root], (1, 1)):
             raise NotScalarError(
                 f"grad needs a scalar loss, got a {_show(self._result().shapes[self.root])} "
@@ -303,24 +303,65 @@ class _Solver:
         return (1, Var()) if t.value in self.rows else (Var(), 1)
 
     # -- one pass over the operations that still wait for an overload ---------------
-    def _pass(self, pending: list) -> list:
-        waiting = []
-        for t in pending:
-            options = self._options(t)
+    def _solve(self, pending: list) -> None:
+        """Children before parents; a node whose overload is not yet decided waits, and is looked
+        at again only when a dimension it depends on is decided (so the work is linear).  When
+        every waiting node waits, the first is settled by its best option."""
+        index = {t: i for i, t in enumerate(pending)}
+        queue, queued = [(i, t) for t, i in index.items()], set(pending)
+        waiting, watchers, first = set(), {}, []
+        while queue or waiting:
+            if not queue:                      # no progress: settle the first by its best option
+                while first[0][1] not in waiting:
+                    heapq.heappop(first)
+                t = heapq.heappop(first)[1]
+                waiting.discard(t)
+                options = self._options(t)
+                fewest = min(ones for _, _, ones in options)
+                best = [r for r, _, ones in options if ones == fewest]
+                self._wake(self._commit(t, next((r for r in best if r.default), best[0])), watchers, queue,
+                           queued, index)
+                continue
+            _, t = heapq.heappop(queue)
+            queued.discard(t)
+            options = self._known_options(t) or self._options(t)
             settled = [r for r, entailed, _ in options if entailed]
             if settled or len(options) == 1:
-                self._commit(t, next((r for r in settled if r.default), settled[0]) if settled else options[0][0])
+                waiting.discard(t)
+                rule = next((r for r in settled if r.default), settled[0]) if settled else options[0][0]
+                self._wake(self._commit(t, rule), watchers, queue, queued, index)
             else:
-                waiting.append(t)
-        if len(waiting) == len(pending):   # no progress: settle the first by its best option
-            t = waiting.pop(0)
-            options = self._options(t)
-            fewest = min(ones for _, _, ones in options)
-            best = [r for r, _, ones in options if ones == fewest]
-            self._commit(t, next((r for r in best if r.default), best[0]))
-        return waiting
+                if t not in waiting:
+                    waiting.add(t)
+                    heapq.heappush(first, (index[t], t))
+                for v in self._unknowns(t):
+                    watchers.setdefault(v, set()).add(t)
+
+    def _unknowns(self, t: Term) -> set:
+        found = set()
+        for a in (*t.args, t):
+            for d in self.shape[a]:
+                stack = [self.dims.find(d)]
+                while stack:
+                    x = stack.pop()
+                    if isinstance(x, Var):
+                        found.add(x)
+                    elif isinstance(x, Prod):
+                        stack.extend(self.dims.find(f) for f in x.factors)
+        return found
+
+    def _wake(self, changed: list, watchers: dict, queue: list, queued: set, index: dict) -> None:
+        for item in changed:
+            var = item[1] if isinstance(item, tuple) else item
+            for t in watchers.pop(var, ()):
+                if t not in queued:
+                    queued.add(t)
+                    heapq.heappush(queue, (index[t], t))
 
     def _candidates(self, t: Term) -> list:
+        found = self._candidate_cache.get(t)
+        if found is not None:
+            return found
         found = []
         for rule in self.table.overloads(t.head, len(t.args)):
             binding = match_syntax(rule, t)
@@ -328,12 +369,27 @@ class _Solver:
                 found.append((rule, binding))
         if not found:
             self._no_rule(t)
+        self._candidate_cache[t] = found
         return found
+
+    def _cannot(self, rule, binding) -> bool:
+        """A quick no: the condition wants 1 where an operand has a matrix's (never 1) dimension
+        or another number."""
+        for operand, spec in rule.shape.operands.items():
+            for want, have in zip(spec, self.shape[binding[operand]]):
+                if want == 1:
+                    have = self.dims.find(have)
+                    if (isinstance(have, Var) and have in self.dims.rigid) or \
+                            (not isinstance(have, (Var, Prod)) and have != 1):
+                        return True
+        return False
 
     def _options(self, t: Term) -> list:
         """(overload, entailed, unknowns it sets to 1) for every overload whose condition can hold."""
         options = []
         for rule, binding in self._candidates(t):
+            if self._cannot(rule, binding):
+                continue
             before = [self.dims.find(d) for a in t.args for d in self.shape[a]]
             mark = len(self.dims.trail)
             ok = self._apply(rule, binding, t)
@@ -346,9 +402,32 @@ class _Solver:
             self._clash(t)
         return options
 
-    def _commit(self, t: Term, rule) -> None:
+    def _known_options(self, t: Term) -> list:
+        """Where every operand's shape is already known, an overload either holds or not, and
+        one that holds changes no operand: check the conditions directly (no trial and undo)."""
+        from .construct import bind_dims
+        shapes = []
+        for a in t.args:
+            dims = tuple(self.dims.find(d) for d in self.shape[a])
+            if any(isinstance(d, (Var, Prod)) for d in dims):
+                return []
+            shapes.append(dims)
+        options = []
+        for rule, binding in self._candidates(t):
+            if rule.dimension_args or any(isinstance(d, tuple) for dims in rule.shape.operands.values()
+                                          for d in dims):
+                return []
+            given = {name: shapes[t.args.index(binding[name])] for name in rule.shape.operands}
+            if bind_dims(rule, given) is not None:
+                options.append((rule, True, 0))
+        return options
+
+    def _commit(self, t: Term, rule) -> list:
+        """Apply the chosen overload; returns what it decided (for the waiting nodes to wake)."""
+        mark = len(self.dims.trail)
         self._apply(rule, match_syntax(rule, t), t)
         self.rule[t] = rule
+        return self.dims.trail[mark:]
 
     def _apply(self, rule, binding: dict, t: Term) -> bool:
         """Add the overload's shape equations for node ``t``; False if they cannot hold."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from lark import Lark, Token, Transformer, Tree
+from lark import Lark, Token, Tree
+from lark.visitors import Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .errors import ParseError
@@ -86,9 +87,12 @@ class Term:
 
     def names(self) -> set[str]:
         """Every name that occurs in the term."""
-        found, stack = set(), [self]
+        found, stack, seen = set(), [self], set()
         while stack:
             t = stack.pop()
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
             if t.op == "name":
                 found.add(t.value)
             stack.extend(t.args)
@@ -99,31 +103,47 @@ _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, ".*": 2, "./": 2, "neg": 3, "^": 4, ".^
 
 
 def to_text(t: Term) -> str:
-    """The term back in the matcalc language, with only the parentheses it needs."""
+    """The term back in the matcalc language, with only the parentheses it needs (each
+    distinct sub-term printed once, without recursion)."""
+    memo: dict = {}
+    stack = [(t, False)]
+    while stack:
+        x, ready = stack.pop()
+        if x in memo:
+            continue
+        if not ready:
+            stack.append((x, True))
+            stack.extend((a, False) for a in x.args if a not in memo)
+            continue
+        memo[x] = _one_text(x, memo)
+    return memo[t]
+
+
+def _one_text(t: Term, memo: dict) -> str:
     if t.op in ("name", "num"):
         return t.value
     if t.op == "call":
-        return f"{t.value}({', '.join(to_text(a) for a in t.args)})"
+        return f"{t.value}({', '.join(memo[a] for a in t.args)})"
     if t.op == "'":
-        return _wrap(t.args[0], 5, True) + "'"
+        return _wrap(t.args[0], 5, True, memo) + "'"
     if t.op == "neg":
-        return "-" + _wrap(t.args[0], 3, True)
+        return "-" + _wrap(t.args[0], 3, True, memo)
     p = _PREC[t.op]
     left, right = t.args
-    return f"{_wrap(left, p, False)}{_spaced(t.op)}{_wrap(right, p + (t.op not in ('^', '.^')), False)}"
+    return f"{_wrap(left, p, False, memo)}{_spaced(t.op)}{_wrap(right, p + (t.op not in ('^', '.^')), False, memo)}"
 
 
 def _spaced(op: str) -> str:
     return f" {op} " if op in ("+", "-") else op
 
 
-def _wrap(t: Term, prec: int, strict: bool) -> str:
+def _wrap(t: Term, prec: int, strict: bool, memo: dict) -> str:
     inner = _PREC.get(t.op, 9)
-    text = to_text(t)
+    text = memo[t]
     return f"({text})" if inner < prec or (strict and inner == prec and t.op not in ("'",)) else text
 
 
-class _Build(Transformer):
+class _Build(Transformer_NonRecursive):
     """lark tree -> Term, interning equal sub-terms so the result is a DAG."""
 
     def __init__(self, source: str = ""):
@@ -164,15 +184,23 @@ def _parser() -> Lark:
     return Lark(GRAMMAR, parser="lalr", propagate_positions=False, maybe_placeholders=False, cache=True)
 
 
+_CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "hmul": "product", "hdiv": "product"}
+
+
 def _depth(tree: Tree) -> int:
-    """Nesting depth, measured without recursion (so hostile input cannot blow the stack)."""
+    """Nesting depth, measured without recursion (so hostile input cannot blow the stack).
+    A chain of one level's operators (a*b*c*…, a + b + …) is one level, however long."""
     deepest, stack = 0, [(tree, 1)]
     while stack:
         node, d = stack.pop()
         deepest = max(deepest, d)
         if d > MAX_DEPTH:
             break
-        stack.extend((c, d + 1) for c in node.children if isinstance(c, Tree))
+        family = _CHAINS.get(node.data)
+        for i, c in enumerate(node.children):
+            if isinstance(c, Tree):
+                same = i == 0 and family is not None and _CHAINS.get(c.data) == family
+                stack.append((c, d if same else d + 1))
     return deepest
 
 
