@@ -326,6 +326,9 @@ class _Solver:
             queued.discard(t)
             options = self._known_options(t) or self._options(t)
             settled = [r for r, entailed, _ in options if entailed]
+            if not settled:                    # the default, where it alone keeps every vector a vector
+                free = [r for r, _, ones in options if ones == 0]
+                settled = free if len(free) == 1 and free[0].default and len(options) > 1 else []
             if settled or len(options) == 1:
                 waiting.discard(t)
                 rule = next((r for r in settled if r.default), settled[0]) if settled else options[0][0]
@@ -385,22 +388,29 @@ class _Solver:
         return False
 
     def _options(self, t: Term) -> list:
-        """(overload, entailed, unknowns it sets to 1) for every overload whose condition can hold."""
+        """(overload, entailed, unknowns it sets to 1) for every overload whose condition can hold;
+        just the default one when its condition already holds (nothing else could be chosen)."""
         options = []
-        for rule, binding in self._candidates(t):
+        before = [self.dims.find(d) for a in t.args for d in self.shape[a]]
+        candidates = self._candidates(t)
+        default = [c for c in candidates if c[0].default]
+        for i, (rule, binding) in enumerate(default + [c for c in candidates if not c[0].default]):
             if self._cannot(rule, binding):
                 continue
-            before = [self.dims.find(d) for a in t.args for d in self.shape[a]]
             mark = len(self.dims.trail)
             ok = self._apply(rule, binding, t)
             after = [self.dims.find(d) for a in t.args for d in self.shape[a]]
             self.dims.undo(mark)
             if ok:
                 ones = sum(isinstance(x, Var) and y == 1 for x, y in zip(before, after))
-                options.append((rule, all(x is y for x, y in zip(before, after)), ones))
+                entailed = all(x is y for x, y in zip(before, after))
+                if entailed and i < len(default):
+                    return [(rule, True, ones)]
+                options.append((rule, entailed, ones))
         if not options:
             self._clash(t)
-        return options
+        order = {id(r): k for k, (r, _) in enumerate(candidates)}
+        return sorted(options, key=lambda o: order[id(o[0])])
 
     def _known_options(self, t: Term) -> list:
         """Where every operand's shape is already known, an overload either holds or not, and
