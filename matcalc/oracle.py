@@ -265,7 +265,7 @@ def _exact_value(problem, name, sizes, rng, attempt):
         q = [[x / sum(row) for x in row] for row in q]
     elif kind in ("symmetric", "spd"):
         q = [[q[i][j] + q[j][i] for j in range(c)] for i in range(r)]
-    if r == c and r > 1 and (attempt < 2 or kind == "spd"):
+    if r == c and r > 1 and (attempt < 2 or kind == "spd") and kind not in ("onehot", "onehot-rows"):
         for i in range(r):       # diagonally dominant: invertible, positive determinant
             q[i][i] += r + 1
     if (r, c) == (1, 1) and name not in _matrix_names(problem):

@@ -294,3 +294,10 @@ def test_verify_prints_the_assumption():
     r = CliRunner().invoke(app, ["verify", "-sum(Y .* log(softmax(Z)))", "--wrt", "Z", "--assume", "Y=onehot"],
                            env=ENV)
     assert r.exit_code == 0 and "assumes Y: one-hot" in r.output
+
+
+@pytest.mark.parametrize("size", [2, 4, 5])
+def test_one_hot_labels_stay_one_hot_at_square_sizes(size):
+    d = matcalc.grad("-sum(Y .* log(softmax(W*X)))/m", wrt="W", assume={"Y": "onehot"})
+    sizes = {k: size for k in ("n", "d", "m")}
+    assert d.verify(sizes, numeric_sizes=sizes).ok
