@@ -214,9 +214,7 @@ def _emit(format: str, derivations: list, reports: dict, steps: bool) -> None:
         typer.echo(json.dumps(derivations_json(derivations, reports), indent=2, ensure_ascii=False))
     elif format == "numpy":
         from .codegen import numpy_code
-        graph = first.graph
-        typer.echo(numpy_code(graph.source, graph.root.expr, {d.wrt: d.value for d in derivations},
-                              {n: node.shape for n, node in graph.variables.items()}, graph.table))
+        typer.echo(numpy_code(derivations))
     else:
         from .render import console, derivation_view
         console().print(derivation_view(derivations, steps=steps, report=reports))

@@ -103,7 +103,8 @@ class _Printer:
         return self.generic(e)
 
     def sum(self, e: Expr):
-        terms = sorted(e.args, key=lambda t: A.split(t)[0] < 0)
+        terms = named_partial_sum(e, self.names, self.__dict__)
+        terms = sorted(terms, key=lambda t: A.split(t)[0] < 0)
         broadcast = e.shape != (1, 1) and any(_broadcast_scalar(t) is None for t in terms)
         out = ""
         for i, t in enumerate(terms):
@@ -181,6 +182,29 @@ class _Printer:
         values = dict(zip(record.operands, args))
         values.update(_dimension_values(record, e))
         return _fill(record.text, values), ATOM
+
+
+def named_partial_sum(e: Expr, names: dict, cache: dict) -> list:
+    """The terms of a sum, where a named sum's terms are all among them replaced by that name:
+    W2*A1 + b2*ones(m)' - Y, with Z2 = W2*A1 + b2*ones(m)', reads Z2 - Y."""
+    if not names:
+        return list(e.args)
+    index = cache.get("_sum_index")
+    if index is None:
+        index = cache["_sum_index"] = {}
+        for named in names:
+            if named.op == "add":
+                for t in named.args:
+                    index.setdefault(t, []).append(named)
+    terms = list(e.args)
+    present = set(terms)
+    for t in e.args:
+        for named in index.get(t, ()):
+            if named is not e and len(named.args) < len(terms) and all(a in present for a in named.args):
+                rest = [x for x in terms if x not in set(named.args)]
+                return [named] + named_partial_sum(A.add(*rest), names, cache) if len(rest) > 1 \
+                    and A.add(*rest).op == "add" else [named] + rest
+    return terms
 
 
 def _number(q: Fraction):

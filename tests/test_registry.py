@@ -124,9 +124,7 @@ def _values(d, shapes):
 def _compiles(loss, ds, shapes):
     from matcalc.codegen import numpy_code
     first = next(iter(ds.values()))
-    graph = first.graph
-    code = numpy_code(graph.source, graph.root.expr, {n: d.value for n, d in ds.items()},
-                      {n: node.shape for n, node in graph.variables.items()}, graph.table)
+    code = numpy_code(list(ds.values()))
     namespace = {}
     exec(compile(code, "<generated>", "exec"), namespace)
     values = _values(first, shapes)
