@@ -293,9 +293,9 @@ class Writer:
                     out.remove(f)
                     if numerator is not None:
                         out.remove(numerator)
-                        out.append(self._kernel("sigmoid", self.code(u)))
+                        out.append(self._sigmoid(u))
                     else:
-                        out.append(self._kernel("sigmoid", f"-{self.wrap(u, 2)}"))
+                        out.append(self._sigmoid(A.neg(u)))
         return out
 
     def _power(self, e: Expr):
@@ -308,7 +308,7 @@ class Writer:
             if p.value == -1:
                 u = _one_plus_exp(base) if base.op == "add" else None
                 if u is not None:
-                    return self._kernel("sigmoid", f"-{self.wrap(u, 2)}"), 4
+                    return self._sigmoid(A.neg(u)), 4
                 return f"1.0 / {self.wrap(base, 3)}", 1
         return f"np.power({self.code(base)}, {self.code(p)})", 4
 
@@ -321,25 +321,64 @@ class Writer:
                 return stable, 4
         if e.op == "step":
             return f"({self.wrap(e.args[0], 1)} > 0)", 4
+        if e.op == "softmax":
+            z = self._named(e.args[0])
+            return f"np.exp({z} - {self._logsumexp(e.args[0])})", 4
+        if e.op == "sigmoid":
+            return self._sigmoid(e.args[0]), 4
+        if e.op == "softplus":
+            return self._softplus(e.args[0]), 4
         args = [self.code(a) for a in e.args]
         dims = self._dimension_args(record, e)
         return self._kernel(record.kernel, *args, *dims), 4
 
     def _stable_log(self, x: Expr):
         if x.op == "softmax":
-            return self._kernel("log_softmax", self.code(x.args[0]))
+            return f"({self._named(x.args[0])} - {self._logsumexp(x.args[0])})"
+        if x.op == "log_softmax":
+            return f"({self._named(x.args[0])} - {self._logsumexp(x.args[0])})"
         if x.op == "sigmoid":
-            return f"-{self._kernel('softplus', '-' + self.wrap(x.args[0], 2))}"
+            return f"-{self._softplus(A.neg(x.args[0]))}"
         if x.op == "det":
             return f"_logdet({self.code(x.args[0])})" if self._helper_logdet() else None
         if x.op == "add":
             u = _one_plus_exp(x)
             if u is not None:
-                return self._kernel("softplus", self.code(u))
+                return self._softplus(u)
             s = _one_minus_sigmoid(x)
             if s is not None:
-                return f"-{self._kernel('softplus', self.code(s))}"
+                return f"-{self._softplus(s)}"
         return None
+
+    # the stable pieces, each computed once for its argument and shared
+    def _memo(self, kind: str, arg: str, code: str) -> str:
+        key = (kind, arg)
+        if key not in self.solves:
+            self.solves[key] = self.temp(code)
+        return self.solves[key]
+
+    def _named(self, e: Expr) -> str:
+        """e's value under a name: a variable's own, or a temporary written once."""
+        if e in self.names or not e.args:
+            return self.code(e)
+        name = self.temp(self.code(e))
+        self.names[e] = name
+        self.cache.pop("_sum_index", None)
+        return name
+
+    def _logsumexp(self, z: Expr) -> str:
+        """log Σ exp(z) per column, the maximum taken out first: softmax and log-softmax share it."""
+        name = self._named(z)
+        return self._memo("lse", name, self._kernel("logsumexp", name))
+
+    def _softplus(self, u: Expr) -> str:
+        name = self._named(u)
+        return self._memo("softplus", name, f"np.logaddexp(0.0, {name})")
+
+    def _sigmoid(self, u: Expr) -> str:
+        """σ(u) = exp(u − softplus(u)): never overflows, and shares softplus(u) with the loss."""
+        name = self._named(u)
+        return self._memo("sigmoid", name, f"np.exp({name} - {self._softplus(u)})")
 
     def _helper_logdet(self) -> bool:
         self.helpers["_logdet"] = (
@@ -463,7 +502,7 @@ def numpy_code(derivations: list) -> str:
     for name, e in statements:        # a name stands for its value only after the line that defines it
         code = writer.code(e, own=True)
         if name == "value":
-            code = f"float({code})"
+            code = f"_scalar({code})"
         body += [f"    {x}" for x in writer.lines] + [f"    {name} = {code}"]
         writer.lines = []
         if name != "value" and e.args and e not in writer.names:
@@ -519,18 +558,20 @@ def _shared(roots: list, named: dict) -> set:
     """Sub-expressions that the lines use more than once (not looking inside named ones):
     each gets a temporary, computed once."""
     uses: dict = {}
+    seen: set = set()                  # each parent counted once, over all the lines together
     for root in roots:
-        seen, stack = set(), [root]
+        uses[root] = uses.get(root, 0) + 1
+        stack = [root]
         while stack:
             e = stack.pop()
-            if id(e) in seen:
+            if id(e) in seen or (e is not root and e in named):
                 continue
             seen.add(id(e))
-            if e is not root and e in named:
-                continue
             for a in e.args:
                 uses[a] = uses.get(a, 0) + 1
                 stack.append(a)
+    for root in roots:
+        uses[root] -= 1
     return {e for e, k in uses.items() if k > 1 and e not in named and e.args and not _cheap(e)}
 
 
@@ -581,6 +622,10 @@ _MATRIX = [
     "        a = a.reshape(-1, 1) if column else a.reshape(1, -1)",
     "    assert a.ndim == 2, f'expected a vector or a matrix, got shape {a.shape}'",
     "    return a",
+    "",
+    "",
+    "def _scalar(v):",
+    "    return float(np.asarray(v).reshape(()))",
     "",
     "",
     "def _shaped(g, shape):",
