@@ -1,6 +1,6 @@
 """matcalc's generated NumPy code against hand-written NumPy, PyTorch and JAX.
 
-    python benchmarks/codegen.py [--quick] [--only NAME] [--keep-openblas-env]
+    python benchmarks/codegen.py [--quick] [--only NAME] [--keep-openblas-env] [--no-pin]
 
     NAME: lstsq, mlp, softmax, logistic, norm, inv or safety (repeatable)
 
@@ -24,8 +24,18 @@ Last, numerical safety: log det at n = 1000, cross-entropy at logits of ±1000,
 the logistic loss at logits of ±50 (and ±1000), for the generated and the
 hand-written code.
 
-One thread: OMP/OPENBLAS/MKL_NUM_THREADS=1 and XLA's single-threaded Eigen are
-set before any numerical import, and torch.set_num_threads(1). These machines
+One core: before any numerical import the process pins itself to one CPU
+(``os.sched_setaffinity(0, {cpu})``; every thread any library starts later
+inherits the mask, so no library can use a second core whatever its own
+settings), and also sets OMP/OPENBLAS/MKL_NUM_THREADS=1, XLA_FLAGS
+(--xla_cpu_multi_thread_eigen=false, one host device) and torch.set_num_threads(1).
+The XLA flags alone do not make jax.jit single-threaded: without the pin its
+timed loop measured 1.5 s of CPU per second of wall time on the least-squares
+problem, and jax.jit looked 2.3x faster than NumPy, where on one core it is
+about 1.2x. Each row's CPU/wall ratio over its timed loop (time.process_time()
+against time.perf_counter()) is printed, and a row whose outputs are not all
+float64 is flagged. --no-pin skips the pin (to see the multi-threaded figures).
+These machines
 set OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for old OpenBLAS builds; they put a
 current NumPy on a slower kernel (about 1.7x on a 512x784 product), which
 would skew NumPy against torch and JAX, so this process drops both before
@@ -54,7 +64,8 @@ import sys
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+                           " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+                           " --xla_force_host_platform_device_count=1").strip()
 
 _parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 _parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
@@ -62,7 +73,20 @@ _parser.add_argument("--only", action="append", metavar="NAME",
                      help="run only this problem (lstsq, mlp, softmax, logistic, norm, inv, safety); repeatable")
 _parser.add_argument("--keep-openblas-env", action="store_true",
                      help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE as the environment sets them")
+_parser.add_argument("--no-pin", action="store_true",
+                     help="do not pin the process to one CPU (the thread settings alone do not stop XLA)")
 ARGS = _parser.parse_args()
+
+# One core for every library: pin the process before anything starts a thread pool.
+# Threads inherit the affinity mask of the thread that creates them, so XLA's, OpenBLAS's
+# and torch's pools all live on this one CPU whatever they are told about threads.
+PINNED = None
+if not ARGS.no_pin and hasattr(os, "sched_setaffinity"):
+    try:
+        PINNED = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {PINNED})
+    except OSError:
+        PINNED = None
 if not ARGS.keep_openblas_env:
     for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         os.environ.pop(_var, None)
@@ -347,6 +371,8 @@ class Row:
     result: Callable                    # call's output -> (value, {name: ndarray})
     ms: float | None = None
     note: str = ""
+    cpu: float | None = None            # CPU seconds per wall second over the timed loop
+    dtypes: tuple = ()                  # the dtypes of the raw outputs (value and gradients)
 
 
 def numpy_row(label, fn, inputs, wrt):
@@ -397,18 +423,40 @@ def disagreement(result, reference, inputs) -> str | None:
     return "; ".join(problems) or None
 
 
-def median_ms(call) -> float:
+def output_dtypes(out) -> tuple:
+    """The dtypes of the arrays and scalars in an implementation's raw output (a Python float is float64)."""
+    found = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (tuple, list)):
+            for v in x:
+                walk(v)
+        elif isinstance(x, float):
+            found.append("float64")
+        elif hasattr(x, "dtype"):
+            found.append(str(x.dtype).removeprefix("torch."))
+    walk(out)
+    return tuple(dict.fromkeys(found))
+
+
+def median_ms(call) -> tuple[float, float]:
+    """(median ms of one call, CPU seconds per wall second over the whole timed loop)."""
     call()                                  # warm-up (and jit compilation)
     start = time.perf_counter()
     call()
     once = time.perf_counter() - start
     repeats = int(min(MAX_REPEATS, max(MIN_REPEATS, BUDGET / max(once, 1e-9))))
     times = []
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    cpu_per_wall = (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
+    return 1e3 * statistics.median(times), cpu_per_wall
 
 
 def _fmt_ratio(ms, ref):
@@ -440,25 +488,32 @@ def run_problem(p: Problem, rng) -> dict:
         if row.call is None:
             continue
         try:
-            wrong = disagreement(row.result(row.call()), reference, inputs)
+            out = row.call()
+            row.dtypes = output_dtypes(out)
+            wrong = disagreement(row.result(out), reference, inputs)
         except Exception as exc:        # noqa: BLE001
             row.note = f"✗ crashed: {type(exc).__name__}: {exc}"
             continue
         if wrong:
             row.note = f"✗ disagrees with hand-written NumPy: {wrong}"
-        row.ms = median_ms(row.call)
+        elif set(row.dtypes) - {"float64"}:
+            row.note = f"✗ outputs are {', '.join(row.dtypes)}, not float64: not the same arithmetic"
+        row.ms, row.cpu = median_ms(row.call)
 
     by_label = {r.label: r.ms for r in rows}
     hand, jit = by_label.get("hand-written NumPy"), by_label.get("jax.jit(value_and_grad)")
-    print(f"  {'implementation':<30} {'median ms':>10} {'÷ hand':>7} {'÷ jit':>7}")
+    print(f"  {'implementation':<30} {'median ms':>10} {'÷ hand':>7} {'÷ jit':>7} {'CPU/wall':>9}  outputs")
     for r in rows:
         ms = f"{r.ms:10.3f}" if r.ms is not None else f"{'—':>10}"
-        print(f"  {r.label:<30} {ms} {_fmt_ratio(r.ms, hand):>7} {_fmt_ratio(r.ms, jit):>7}")
+        cpu = f"{r.cpu:9.2f}" if r.cpu is not None else f"{'—':>9}"
+        print(f"  {r.label:<30} {ms} {_fmt_ratio(r.ms, hand):>7} {_fmt_ratio(r.ms, jit):>7} {cpu}  "
+              f"{', '.join(r.dtypes) or '—'}")
     for r in rows:
         if r.note:
             print(f"  {r.note[:2]}{r.label}: {r.note[2:]}".replace("\n", "\n      "))
     mc = rows[0]
-    return {"name": p.name, "matcalc": mc.ms, "hand": hand, "jit": jit, "note": mc.note}
+    return {"name": p.name, "matcalc": mc.ms, "hand": hand, "jit": jit, "note": mc.note,
+            "cpu": {r.label: r.cpu for r in rows if r.cpu is not None}}
 
 
 def summary(results):
@@ -477,6 +532,16 @@ def summary(results):
         flag = "   (✗ disagrees)" if r["note"] else ""
         print(f"  {r['name']:<9} {part(r['hand'], 1.05, 'matcalc/hand-written')}   "
               f"{part(r['jit'], 1.2, 'matcalc/jax.jit')}{flag}")
+    cpu: dict = {}
+    for r in results:
+        for label, ratio in r["cpu"].items():
+            cpu.setdefault(label, []).append(ratio)
+    if cpu:
+        print(f"\nsingle-threadedness: {how_single_threaded()}")
+        print("  measured CPU/wall over each timed loop, highest over the problems (1.00 = one core busy):")
+        for label, ratios in cpu.items():
+            worst = max(ratios)
+            print(f"    {label:<30} {worst:5.2f} {'✓' if worst <= 1.1 else '✗ more than one core'}")
 
 
 # ---------------------------------------------------------------------------
@@ -528,6 +593,15 @@ def safety(rng):
 # ---------------------------------------------------------------------------
 
 
+def how_single_threaded() -> str:
+    pin = (f"process pinned to CPU {PINNED} with os.sched_setaffinity before any numerical import "
+           "(every library's threads inherit it)" if PINNED is not None else
+           "NOT pinned to one CPU (--no-pin, or no sched_setaffinity here): jax.jit may use more than one core")
+    limits = "threadpoolctl limit 1, " if threadpool_info is not None else ""
+    return (f"{pin}; OMP/OPENBLAS/MKL_NUM_THREADS=1, {limits}torch.set_num_threads(1), "
+            f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+
+
 def header():
     def rev():
         try:
@@ -539,7 +613,8 @@ def header():
         except OSError:
             return f"at {ROOT}"
 
-    print(f"matcalc codegen benchmark{' (--quick)' if QUICK else ''}: medians, float64, one thread")
+    print(f"matcalc codegen benchmark{' (--quick)' if QUICK else ''}: medians, float64, one core")
+    print(f"  {how_single_threaded()}")
     print(f"  matcalc {rev()}; Python {platform.python_version()}; NumPy {np.__version__}; "
           f"{platform.machine()}, {os.cpu_count()} cores")
     if threadpool_info is not None:

@@ -35,6 +35,14 @@ class BackpropProgram:
     forward: list = field(default_factory=list)
     backward: list = field(default_factory=list)
     results: dict = field(default_factory=dict)    # wrt -> the line's name
+    steps: list = field(default_factory=list)      # the walk's steps, with the names standing in
+    names: dict = field(default_factory=dict)      # forward value -> its name
+
+    def show(self, e: Expr) -> str:
+        """An expression of this program's steps, with the forward names (the loss is l)."""
+        if e in self.names:
+            return self.names[e]
+        return to_text(e, names=self.names)
 
     @property
     def lines(self) -> list:
@@ -92,6 +100,7 @@ def backprop_program(derivations: list, names: dict | None = None) -> BackpropPr
 
     targets = {graph.target(d.wrt) for d in derivations if graph.target(d.wrt) is not None}
     _, steps = walk(graph, targets, rename=rename)
+    program.steps, program.names = steps, {graph.root.expr: "l", **by_expr}
     rules: dict = {}
     for s in steps:
         if not s.is_fan_out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import List, Optional
 
@@ -25,6 +26,7 @@ class _Commands(TyperGroup):
     --seed) is reported like every other bad input, as one 'error:' line, a hint and exit 2."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = _expression_last(list(sys.argv[1:] if args is None else args))
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _usage.NoArgsIsHelpError as e:
@@ -39,6 +41,30 @@ class _Commands(TyperGroup):
 
 
 _ABORT = tuple(c for c in (getattr(_usage, "Abort", None), KeyboardInterrupt, BrokenPipeError) if c)
+
+
+_OPTION = re.compile(r"^--?[A-Za-z][A-Za-z0-9-]*(=.*)?$")
+
+
+def _expression_last(args: list) -> list:
+    """A loss that starts with a minus sign ("-sum(...)/m") is no option: put it after '--', so that
+    the option parser does not read it as a cluster of short options."""
+    if "--" in args:
+        return args
+    for i, arg in enumerate(args):
+        if arg.startswith("-") and len(arg) > 1 and not _OPTION.match(arg) and not _is_option_value(args, i):
+            return args[:i] + args[i + 1:] + ["--", arg]
+    return args
+
+
+def _is_option_value(args: list, i: int) -> bool:
+    """args[i] is the value of the option before it (--shape W=-1 is not a loss)."""
+    return i > 0 and args[i - 1].startswith("-") and _OPTION.match(args[i - 1]) is not None \
+        and "=" not in args[i - 1] and args[i - 1] not in _FLAGS
+
+
+_FLAGS = {"--steps", "--no-steps", "--verify", "--no-verify", "--explain", "--program", "--expand", "--help",
+          "--version", "--answers", "--no-answers"}
 
 
 def _usage_error(e: _usage.UsageError) -> None:
@@ -157,35 +183,71 @@ AssumeOpt = typer.Option(None, "--assume", help="Declare what a variable is: Y=o
 EXPR_COMMAND = {"context_settings": {"ignore_unknown_options": True}}
 
 
-FORMATS = ("text", "latex", "numpy", "json")
+FORMATS = ("text", "latex", "tex", "numpy", "json")
+
+
+FileOpt = typer.Option(None, "-f", "--file", help="Read the loss (an expression or a program) from a file; - is stdin.")
+
+
+def read_loss(expr: Optional[str], file: Optional[str]) -> str:
+    """The loss as typed, or read from a file or stdin (a program with one statement a line)."""
+    from .program import MAX_PROGRAM
+    if file is None:
+        if expr is None:
+            raise MatcalcError("expected a loss: an expression, or -f FILE with a program",
+                               hint='for example matcalc grad "sum((W*X - Y).^2)" --wrt W, or matcalc grad -f net.mc --wrt W1')
+        return expr
+    if expr is not None:
+        raise MatcalcError("expected the loss once: as an argument or with -f, not both", hint="drop one of them")
+    try:
+        if file == "-":
+            text = sys.stdin.read(MAX_PROGRAM + 1)
+        else:
+            with open(file, encoding="utf-8") as handle:
+                text = handle.read(MAX_PROGRAM + 1)
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or "not UTF-8 text"
+        raise MatcalcError(f"cannot read the loss from {_clip(file)!r}: {reason}",
+                           hint="give a readable text file, or - for stdin") from None
+    return text
 
 
 @app.command(**EXPR_COMMAND)
-def grad(expr: str = typer.Argument(..., help="The scalar loss, e.g. \"sum((W*X - Y).^2)\"."),
-         wrt: List[str] = typer.Option(..., "--wrt", help="Variable(s) to differentiate by."),
+def grad(expr: Optional[str] = typer.Argument(None, help="The scalar loss, e.g. \"sum((W*X - Y).^2)\", or a program."),
+         wrt: List[str] = typer.Option(..., "--wrt", help="Variable(s), or a program's intermediates (Z1), to differentiate by."),
+         file: Optional[str] = FileOpt,
          shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
          assume: Optional[List[str]] = AssumeOpt,
-         format: str = typer.Option("text", "--format", help="text, latex, numpy or json."),
+         format: str = typer.Option("text", "--format", help="text, latex, tex (a standalone document), numpy or json."),
          steps: bool = typer.Option(True, "--steps/--no-steps", help="Show the derivation steps."),
+         explain: bool = typer.Option(False, "--explain", help="Explain every step's rule, with its source."),
+         program: Optional[bool] = typer.Option(None, "--program/--expand",
+                                                help="Show the backprop program, or the expanded closed form "
+                                                     "(default: the program when a closed form is long)."),
          verify: bool = typer.Option(True, "--verify/--no-verify",
                                      help="Check against the element-wise Jacobian (exact, small sizes; "
                                           "numeric where that is too big). A failed check exits 1.")):
     """Print ∂l/∂W in closed form, with the steps that derive it, checked.
 
     Example: matcalc grad "sum((W*X - Y).^2)" --wrt W
+
+    A program (statements Z1 = W1*X + b1*ones(m)', one a line or separated by ;) works too:
+    matcalc grad -f net.mc --wrt W1 --wrt b1
     """
     def action():
         from .api import grad as derive
         if format not in FORMATS:
             raise MatcalcError(f"expected --format {', '.join(FORMATS)}, got {_clip(format)!r}",
                                hint="for example --format latex")
+        loss = read_loss(expr, file)
         shapes = parse_shapes(shape or [], scalar or [])
-        derivations = list(derive(expr, wrt=list(wrt), shapes=shapes, assume=parse_assume(assume or [])).values())
+        derivations = list(derive(loss, wrt=list(wrt), shapes=shapes, assume=parse_assume(assume or [])).values())
         reports = {d.wrt: d.verify(numeric=False) for d in derivations} if verify else {}
         failed = [r for r in reports.values() if r.failed]
         if failed and format != "text":
             _fail(failed)
-        _emit(format, derivations, reports, steps)
+        view = "auto" if program is None else ("program" if program else "expand")
+        _emit(format, derivations, reports, steps, view, explain)
         if failed:
             _fail(failed)
     _run(action)
@@ -203,13 +265,11 @@ def _fail(reports: list, echo: bool = True) -> None:
     raise typer.Exit(1)
 
 
-def _emit(format: str, derivations: list, reports: dict, steps: bool) -> None:
-    first = derivations[0]
-    if format == "latex":
-        from .printing import latex_name, to_latex
-        typer.echo(f"l = {to_latex(first.loss)}")
-        for d in derivations:
-            typer.echo(rf"\frac{{\partial l}}{{\partial {latex_name(d.wrt)}}} = {d.latex()}")
+def _emit(format: str, derivations: list, reports: dict, steps: bool, view: str = "auto",
+          explain: bool = False) -> None:
+    if format in ("latex", "tex"):
+        from .latexdoc import latex_block, latex_document
+        typer.echo(latex_document(derivations, reports) if format == "tex" else latex_block(derivations))
     elif format == "json":
         typer.echo(json.dumps(derivations_json(derivations, reports), indent=2, ensure_ascii=False))
     elif format == "numpy":
@@ -217,7 +277,7 @@ def _emit(format: str, derivations: list, reports: dict, steps: bool) -> None:
         typer.echo(numpy_code(derivations))
     else:
         from .render import console, derivation_view
-        console().print(derivation_view(derivations, steps=steps, report=reports))
+        console().print(derivation_view(derivations, steps=steps, report=reports, view=view, explain=explain))
 
 
 def derivations_json(derivations: list, reports: dict) -> dict:

@@ -52,10 +52,11 @@ def shapes_line(derivation) -> Text:
     return text
 
 
-def gradient_line(derivation) -> Text:
+def gradient_line(derivation, name: str | None = None) -> Text:
+    """∂l/∂W = the closed form (or the program's name for it), its shape, and Rule 0."""
     text = Text()
     text.append(f"∂l/∂{derivation.wrt} = ", style="mc.name")
-    text.append(str(derivation), style="mc.grad")
+    text.append(name or str(derivation), style="mc.grad")
     text.append(f"   {shape_text(derivation.shape)}", style="mc.shape")
     text.append("   ✓ Rule 0 (same shape as ", style="mc.ok")
     text.append(derivation.wrt, style="mc.ok")
@@ -63,37 +64,84 @@ def gradient_line(derivation) -> Text:
     return text
 
 
-def steps_table(derivation) -> Table:
-    table = Table(title=f"steps of the reverse walk to {derivation.wrt}", title_justify="left",
-                  show_lines=False, expand=False)
-    table.add_column("#", justify="right", style="mc.muted")
-    table.add_column("rule", style="mc.rule", no_wrap=True)
-    table.add_column("node")
-    table.add_column("upstream G")
-    table.add_column("∂l/∂ of")
-    table.add_column("result", style="mc.grad")
-    table.add_column("shape", style="mc.shape")
-    for i, step in enumerate(derivation.steps, 1):
-        if step.is_fan_out:
-            table.add_row(str(i), "fan-out", to_text(step.node), " + ".join(to_text(p) for p in step.parts),
-                          to_text(step.target), to_text(step.result), shape_text(step.shape))
+STEP_COLUMNS = ("#", "rule", "node", "upstream G", "∂l/∂ of", "result", "shape")
+STYLES = {"#": "mc.muted", "rule": "mc.rule", "result": "mc.grad", "shape": "mc.shape"}
+
+
+def step_rows(steps: list, show=to_text) -> list:
+    rows = []
+    for i, step in enumerate(steps, 1):
+        upstream = " + ".join(show(p) for p in step.parts) if step.is_fan_out else show(step.upstream)
+        rows.append((str(i), step.rule_id, show(step.node), upstream, show(step.target), show(step.result),
+                     shape_text(step.shape)))
+    return rows
+
+
+def steps_view(title: str, steps: list, show=to_text, width: int | None = None, explain: bool = False,
+               columns: tuple = STEP_COLUMNS):
+    """The steps as a table where it fits the terminal, else one block a step (names are never cut).
+    In a program the result names the upstream gradient (dZ2*A1.T), so ``columns`` may leave out
+    the node and G."""
+    rows = step_rows(steps, show)
+    keep = [STEP_COLUMNS.index(c) for c in columns]
+    width = width or console().width
+    needed = sum(max(len(r[i]) for r in rows + [STEP_COLUMNS]) + 3 for i in keep) + 1
+    if rows and needed <= width and not explain:
+        table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+        for i in keep:
+            col = STEP_COLUMNS[i]
+            table.add_column(col, justify="right" if col == "#" else "left", no_wrap=True, style=STYLES.get(col))
+        for row in rows:
+            table.add_row(*(row[i] for i in keep))
+        return table
+    parts = [Text(title, style="bold")]
+    for step, (i, rule, node, upstream, target, result, shape) in zip(steps, rows):
+        text = Text()
+        text.append(f"{i:>3}  ", style="mc.muted")
+        text.append(rule, style="mc.rule")
+        text.append(f"  {step.rule_name}", style="mc.muted")
+        text.append(f"\n     node  {node}\n     G     {upstream}\n     ∂l/∂{target} ", style=None)
+        text.append(f"= {result}", style="mc.grad")
+        text.append(f"   {shape}", style="mc.shape")
+        if explain and not step.is_fan_out:
+            text.append(f"\n     {step.explanation}", style="mc.muted")
+            if step.source:
+                text.append(f"\n     source: {step.source}", style="mc.muted")
+        parts.append(text)
+    return Group(*parts)
+
+
+def rules_legend(steps: list) -> Text:
+    """Each rule the steps used, once, with its name (Rules 1-6 by their case)."""
+    text, seen = Text(), set()
+    for step in steps:
+        if step.rule_id in seen:
             continue
-        table.add_row(str(i), step.rule_id, to_text(step.node), to_text(step.upstream),
-                      to_text(step.target), to_text(step.result), shape_text(step.shape))
-    return table
-
-
-def rules_legend(derivation) -> Text:
-    """Each rule the steps used, once, with its name and source."""
-    text, seen = Text(), []
-    for step in derivation.steps:
-        if step.rule_id not in seen:
-            seen.append(step.rule_id)
-            if len(seen) > 1:
-                text.append("\n")
-            text.append(f"{step.rule_id}", style="mc.rule")
-            text.append(f"  {step.rule_name}", style="mc.muted")
+        seen.add(step.rule_id)
+        if len(seen) > 1:
+            text.append("\n")
+        text.append(f"{step.rule_id}", style="mc.rule")
+        text.append(f"  {step.rule_name}", style="mc.muted")
     return text
+
+
+def program_view(program, width: int | None = None) -> Group:
+    """The forward definitions and the backward program, one line each, with rules and shapes."""
+    parts = []
+    for title, lines in (("forward", program.forward), ("backward", program.backward)):
+        if not lines:
+            continue
+        grid = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+        grid.add_column("name", style="mc.name", no_wrap=True)
+        grid.add_column("eq", no_wrap=True)
+        grid.add_column("value", overflow="fold")
+        grid.add_column("shape", style="mc.shape", no_wrap=True)
+        grid.add_column("rule", style="mc.rule", no_wrap=True)
+        for line in lines:
+            grid.add_row(f"  {line.name}", "=", Text(line.text, style="mc.grad" if line.kind == "backward" else None),
+                         shape_or_scalar(line.shape), "[" + ", ".join(line.rules) + "]" if line.rules else "")
+        parts += [Text(title, style="mc.muted"), grid]
+    return Group(*parts)
 
 
 def report_lines(report) -> Text:
@@ -121,23 +169,41 @@ def notices_lines(notices) -> Text | None:
     return Text("\n".join(f"note    {n}" for n in notices), style="mc.hint")
 
 
-def derivation_view(derivations: list, *, steps: bool = True, report: dict | None = None) -> Group:
+EXPAND_LIMIT = 60      # characters: a longer closed form is shown as the backprop program
+
+
+def wants_program(derivations: list) -> bool:
+    return bool(derivations[0].graph.intermediates) or any(len(str(d)) > EXPAND_LIMIT for d in derivations)
+
+
+def derivation_view(derivations: list, *, steps: bool = True, report: dict | None = None, view: str = "auto",
+                    explain: bool = False, width: int | None = None) -> Group:
     first = derivations[0]
     parts = [Text.assemble(("loss    ", "mc.muted"), ("l = ", "mc.muted"), (to_text(first.loss), "mc.expr")),
              shapes_line(first)]
     shared = notices_lines(first.graph.notices)
     if shared is not None:
         parts.append(shared)
+    program = None
+    if view == "program" or (view == "auto" and wants_program(derivations)):
+        from .backprop import backprop_program
+        program = backprop_program(derivations)
+        parts += [Text(""), program_view(program, width)]
+        if steps:
+            parts += [steps_view("steps of the reverse walk", program.steps, program.show, width, explain,
+                                 ("#", "rule", "∂l/∂ of", "result", "shape")),
+                      rules_legend(program.steps)]
     for d in derivations:
-        parts += [Text(""), gradient_line(d)]
+        parts += [Text(""), gradient_line(d, program.results.get(d.wrt) if program else None)]
         own = notices_lines([n for n in d.notices if n not in first.graph.notices])
         if own is not None:
             parts.append(own)
         said = assumptions_line(d)
         if said is not None:
             parts.append(said)
-        if steps:
-            parts += [steps_table(d), rules_legend(d)]
+        if steps and program is None:
+            parts += [steps_view(f"steps of the reverse walk to {d.wrt}", d.steps, to_text, width, explain),
+                      rules_legend(d.steps)]
         if report and d.wrt in report:
             parts.append(report_lines(report[d.wrt]))
     return Group(*parts)

@@ -43,7 +43,9 @@ def test_given_shapes_are_not_marked_inferred_and_scalars_declared():
 
 def test_latex_format():
     r = run("grad", "x'*A*x", "--wrt", "x", "--format", "latex")
-    assert r.output.splitlines() == [r"l = x^\top A x", r"\frac{\partial l}{\partial x} = \left(A + A^\top\right) x"]
+    assert r.output.splitlines() == [r"\begin{align*}", r"l &= x^\top A x \\",
+                                     r"\frac{\partial l}{\partial x} &= \left(A + A^\top\right) x && n \times 1",
+                                     r"\end{align*}"]
 
 
 def test_json_schema():
