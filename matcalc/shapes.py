@@ -490,14 +490,31 @@ class _Solver:
                          hint=hint, source=self.source, pos=t.pos)
 
     # -- the answer -----------------------------------------------------------------------
+    def _most_shared(self, axis: int, named: dict):
+        """The unknown dimension that most variables have along ``axis`` (two at least)."""
+        counts: dict = {}
+        for t in self.order:
+            if t.op == "name" and t.value not in self.dimension_names:
+                d = self.dims.find(self.shape[t][axis])
+                if isinstance(d, Var) and d not in named:
+                    counts[d] = counts.get(d, 0) + 1
+        best = max(counts.items(), key=lambda kv: kv[1], default=(None, 0))
+        return best[0] if best[1] >= 2 else None
+
     def _resolve(self, t: Term):
         return tuple(self.dims.find(d) for d in self.shape[t])
 
     def _result(self) -> Inference:
         taken = (set(self.dimension_names) - self.reserved) | (self.root.names() - self.reserved)
-        pool = (n for n in NAME_POOL if n not in taken)
         names: dict = {}
         used_reserved: set = set()
+        for reserved, axis in (("m", 1), ("n", 0)):      # m: the samples' columns, n: the rows most share
+            if reserved in self.reserved:
+                best = self._most_shared(axis, names)
+                if best is not None:
+                    names[best] = reserved
+                    used_reserved.add(reserved)
+        pool = (n for n in NAME_POOL if n not in taken and n not in used_reserved)
 
         def name(d):
             d = self.dims.find(d)
