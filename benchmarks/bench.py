@@ -165,7 +165,7 @@ def git(*args) -> str:
 def header():
     head = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--", "matcalc", "rules")
-    changed = [line[3:] for line in dirty.splitlines()]
+    changed = [line.split(maxsplit=1)[-1] for line in dirty.splitlines() if line.strip()]
     commit = (f"{head}" + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")) if head \
         else f"at {ROOT} (not a git checkout)"
     cpu = platform.processor() or platform.machine()
@@ -327,13 +327,19 @@ CASES = [
 def sympy_numeric(expr, values: dict, sizes: dict):
     """A SymPy matrix expression at numbers: every MatrixSymbol replaced by its explicit matrix,
     then doit() (lambdify cannot print Trace or element-wise functions)."""
-    dims = {s: sizes[s.name] for s in sp.preorder_traversal(expr) if isinstance(s, sp.Symbol) and s.name in sizes}
+    symbols = set(expr.free_symbols)
+    for a in sp.preorder_traversal(expr):
+        if isinstance(a, sp.MatrixExpr):
+            for k in a.shape:
+                symbols |= sp.sympify(k).free_symbols
+    dims = {s: sizes[s.name] for s in symbols            # not the Dummy of a Lambda (named d)
+            if isinstance(s, sp.Symbol) and not isinstance(s, sp.Dummy) and s.name in sizes}
     rep = {}
     for a in sp.preorder_traversal(expr):
         if isinstance(a, sp.MatrixSymbol):
             shape = tuple(int(sp.sympify(k).xreplace(dims)) for k in a.shape)
             rep[a] = sp.ImmutableMatrix(np.asarray(values[a.name], dtype=float).reshape(shape).tolist())
-        elif isinstance(a, sp.Symbol) and a.name in values:
+        elif isinstance(a, sp.Symbol) and not isinstance(a, sp.Dummy) and a.name in values:
             rep[a] = sp.Float(float(values[a.name]))
     out = expr.xreplace(rep).xreplace(dims).doit()
     if isinstance(out, sp.MatrixBase) or getattr(out, "is_Matrix", False):
@@ -461,8 +467,10 @@ def check_sympy(case: Case, d, values, equal_too=True) -> str:
     ours = d.evaluate(values)
     try:
         return compare(ours, sympy_numeric(g, values, SIZES))
-    except Exception as e:                       # noqa: BLE001  ill-shaped at distinct sizes?
-        first = f"WRONG: its closed form is ill-shaped ({type(e).__name__} at {fmt_sizes(SIZES)})"
+    except sp.ShapeError as e:                   # ill-shaped at distinct sizes
+        first = f"WRONG: its closed form is ill-shaped at {fmt_sizes(SIZES)} (ShapeError: {e})"
+    except Exception as e:                       # noqa: BLE001
+        return f"cannot evaluate its answer ({type(e).__name__}: {e})"
     if not equal_too:
         return first
     equal = {k: 3 for k in SIZES}                # the same loss at equal sizes, where it can be evaluated
@@ -502,7 +510,7 @@ def section_peers():
     matcalc.grad("sum(V)", wrt="V")              # the process's first grad: grammar, rule table
     print(f"   the process's first matcalc.grad (loads the grammar and the rule table): "
           f"{fmt_t(time.perf_counter() - start)}\n")
-    cols = f"   {'loss':<20} {'matcalc 1st':>11} {'warm':>9} {'SymPy':>9} {'÷':>7} {'tensorgrad':>10} {'÷':>7}"
+    cols = f"   {'loss':<20} {'matcalc 1st':>11} {'warm':>9} {'SymPy':>11} {'÷':>8} {'tensorgrad':>11} {'÷':>8}"
     print(cols)
     rows, notes = [], []
     for case in CASES:
@@ -536,9 +544,9 @@ def section_peers():
         rows.append((case, first, warm, t_sp, sp_ok, t_tg, tg_ok))
 
         def mark(t, ok):
-            return f"{fmt_t(t)}{'' if ok == 'ok' else ' ✗'}" if t is not None else "—"
-        print(f"   {case.title:<20} {fmt_t(first):>11} {fmt_t(warm):>9} {mark(t_sp, sp_ok):>9} "
-              f"{fmt_ratio(t_sp, warm):>7} {mark(t_tg, tg_ok):>10} {fmt_ratio(t_tg, warm):>7}")
+            return f"{fmt_t(t)} {'✓' if ok == 'ok' else '✗'}" if t is not None else "—"
+        print(f"   {case.title:<20} {fmt_t(first):>11} {fmt_t(warm):>9} {mark(t_sp, sp_ok):>11} "
+              f"{fmt_ratio(t_sp, warm):>8} {mark(t_tg, tg_ok):>11} {fmt_ratio(t_tg, warm):>8}")
         for peer, ok in (("SymPy", sp_ok), ("tensorgrad", tg_ok)):
             if ok is not None and ok != "ok":
                 notes.append(f"   ✗ {case.title}: {peer} {ok}")
@@ -825,7 +833,7 @@ def section_trust():
         if cli.rc not in (0,):
             err = "  " + (cli.err.strip().splitlines() or ["(no message)"])[-1][:120]
         print(f"   {title:<48} {fmt_t(cli.wall):>8} {fmt_t(cli.cpu):>8}  {cli.checks}{err}", flush=True)
-    title, slowest = max(results, key=lambda r, S: r[1].wall)
+    title, slowest = max(results, key=lambda r: r[1].wall)
     print(f"   slowest: {title}, {fmt_t(slowest.wall)} {verdict(slowest.wall, 5.0)} (target < 5 s)\n")
 
 

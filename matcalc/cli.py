@@ -75,7 +75,7 @@ def _usage_error(e: _usage.UsageError) -> None:
     console(stderr=True).print(error_view(error), soft_wrap=True)
 
 
-app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(cls=_Commands, add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Symbolic matrix calculus that shows its work: ∂l/∂W in closed form, "
                        "with the rules used, checked against the element-wise Jacobian.")
 
@@ -302,8 +302,11 @@ def jacobian(expr: str = typer.Argument(..., help="A vector or matrix expression
              shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
              assume: Optional[List[str]] = AssumeOpt,
              sizes: Optional[str] = typer.Option(None, "--sizes", help="Concrete sizes for a tensor, e.g. n=2,d=3.")):
-    """∂y/∂x in numerator layout (rows follow y): closed form for vectors, the explicit
-    Jacobian tensor at small sizes when a matrix is involved."""
+    """∂y/∂x in numerator layout (rows follow y): a closed form for vectors (with diag for
+    element-wise parts), the explicit Jacobian tensor at small sizes when a matrix is involved.
+
+    Example: matcalc jacobian "softmax(z)" --wrt z
+    """
     def action():
         from .api import jacobian as jac
         from .printing import shape_text
@@ -434,7 +437,10 @@ def graph_command(expr: str = typer.Argument(..., help="A scalar expression, e.g
                   fuse: Optional[List[str]] = typer.Option(None, "--fuse", help="Merge a gate, e.g. sigmoid."),
                   format: str = typer.Option("text", "--format", help="text, dot, svg or json."),
                   shape: Optional[List[str]] = ShapeOpt):
-    """The computational graph with forward values and gradients (articles 001 and 004)."""
+    """The computational graph with forward values and gradients (articles 001 and 004).
+
+    Example: matcalc graph "(a + b)*(b + 1)" --at a=2,b=1 --mode paths --wrt b
+    """
     def action():
         from .api import graph as compute
         from .render import console, graph_dot, graph_view, paths_view

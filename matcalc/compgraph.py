@@ -71,6 +71,14 @@ class Graph:
             return node.grad
         return self.nodes[-1].tangent if name == self.wrt else None
 
+    def _repr_svg_(self):
+        from .notebook import graph_svg
+        return graph_svg(self)
+
+    def _repr_markdown_(self) -> str:
+        from .notebook import graph_markdown
+        return graph_markdown(self)
+
     def nodes_by_index(self) -> dict:
         return {n.index: n for n in self.nodes}
 

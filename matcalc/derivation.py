@@ -63,6 +63,10 @@ class Derivation:
     def __repr__(self) -> str:
         return f"Derivation(∂({self.source})/∂{self.wrt} = {self})"
 
+    def _repr_markdown_(self) -> str:
+        from .notebook import derivation_markdown
+        return derivation_markdown(self)
+
     # -- numbers ----------------------------------------------------------------------------
     def evaluate(self, values: dict):
         """The closed form at these values; dimensions are read off the arrays' shapes."""

@@ -57,6 +57,10 @@ class JacobianResult:
     def __str__(self) -> str:
         return to_text(self.value) if self.value is not None else str(self.tensor.tolist())
 
+    def _repr_markdown_(self) -> str:
+        from .notebook import jacobian_markdown
+        return jacobian_markdown(self)
+
     def latex(self) -> str:
         if self.value is not None:
             return to_latex(self.value)

@@ -58,8 +58,11 @@ def parse_program(text: str) -> Program:
     names: dict = {}
     shapes: dict = {}
     intern: dict = {}
-    last, last_name = None, None
+    last, last_name, bare_at = None, None, None
     for offset, statement in statements:
+        if bare_at is not None:
+            raise ParseError("only the last statement may be an expression without a name",
+                             source=text, pos=bare_at, hint="name it: Z1 = ...")
         declared = _DECLARE.match(statement)
         assigned = _ASSIGN.match(statement)
         if declared and not assigned:
@@ -77,11 +80,8 @@ def parse_program(text: str) -> Program:
             names[name] = term
             last, last_name = term, name
         else:
-            if last is not None and last_name is None:
-                raise ParseError("only the last statement may be an expression without a name",
-                                 source=text, pos=offset, hint="name it: Z1 = ...")
             last = _substitute(_parse_at(statement, offset, text), names, intern)
-            last_name = None
+            last_name, bare_at = None, offset
     if last is None:
         raise ParseError("expected a loss: the program has only shape declarations",
                          hint="end it with the loss, e.g. l = sum((W*X - Y).^2)")

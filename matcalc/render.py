@@ -92,7 +92,7 @@ def steps_view(title: str, steps: list, show=to_text, width: int | None = None, 
             col = STEP_COLUMNS[i]
             table.add_column(col, justify="right" if col == "#" else "left", no_wrap=True, style=STYLES.get(col))
         for row in rows:
-            table.add_row(*(row[i] for i in keep))
+            table.add_row(*(Text(row[i]) for i in keep))
         return table
     parts = [Text(title, style="bold")]
     for step, (i, rule, node, upstream, target, result, shape) in zip(steps, rows):
@@ -138,8 +138,9 @@ def program_view(program, width: int | None = None) -> Group:
         grid.add_column("shape", style="mc.shape", no_wrap=True)
         grid.add_column("rule", style="mc.rule", no_wrap=True)
         for line in lines:
-            grid.add_row(f"  {line.name}", "=", Text(line.text, style="mc.grad" if line.kind == "backward" else None),
-                         shape_or_scalar(line.shape), "[" + ", ".join(line.rules) + "]" if line.rules else "")
+            grid.add_row(Text(f"  {line.name}"), "=",
+                         Text(line.text, style="mc.grad" if line.kind == "backward" else ""),
+                         Text(shape_or_scalar(line.shape)), Text(f"[{', '.join(line.rules)}]" if line.rules else ""))
         parts += [Text(title, style="mc.muted"), grid]
     return Group(*parts)
 
@@ -267,8 +268,8 @@ def graph_view(g) -> Table:
         inputs = ", ".join(f"#{i}" for i in n.inputs)
         mark = (f"∇ {compact(n.grad)}" if n.grad is not None else "—") if g.mode == "reverse" \
             else f"→ {compact(n.tangent)}"
-        table.add_row(str(n.index), n.label, n.op if n.kind == "operation" else n.kind, inputs,
-                      compact(n.value), local, mark)
+        table.add_row(*(Text(x) for x in (str(n.index), n.label, n.op if n.kind == "operation" else n.kind, inputs,
+                                          compact(n.value), local, mark)))
     return table
 
 
@@ -348,7 +349,7 @@ def rules_view(table) -> Group:
         if op.over_elementwise:
             continue
         spelling = op.pattern_text + (f"  (also {', '.join(op.aliases)})" if op.aliases else "")
-        ops.add_row(op.id, spelling, op.shape.text, meaning_text(op), gradient_text(op, table))
+        ops.add_row(*(Text(x) for x in (op.id, spelling, op.shape.text, meaning_text(op), gradient_text(op, table))))
     rules = Table(title="rules applied across nodes: Rule 0, Rule 7, symmetry and the fused rules",
                   title_justify="left")
     for col in ("id", "name", "pattern", "precondition", "gradients"):
@@ -359,7 +360,7 @@ def rules_view(table) -> Group:
         if getattr(record, "fused", False):
             pre = record.shape.text + "".join(f"; {k} declared {v}" for k, v in record.assume.items())
         grads = "; ".join(f"{k}: {v}" for k, v in record.templates.items()) or "—"
-        rules.add_row(record.id, record.name, pattern, pre, grads)
+        rules.add_row(*(Text(x) for x in (record.id, record.name, pattern, pre, grads)))
     return Group(ops, Text(""), rules)
 
 
