@@ -613,7 +613,8 @@ def header():
         except OSError:
             return f"at {ROOT}"
 
-    print(f"matcalc codegen benchmark{' (--quick)' if QUICK else ''}: medians, float64, one core")
+    print(f"matcalc codegen benchmark{' (--quick)' if QUICK else ''}: medians, float64, "
+          f"{'one core' if PINNED is not None else 'NOT pinned to one core'}")
     print(f"  {how_single_threaded()}")
     print(f"  matcalc {rev()}; Python {platform.python_version()}; NumPy {np.__version__}; "
           f"{platform.machine()}, {os.cpu_count()} cores")

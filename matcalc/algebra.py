@@ -249,6 +249,10 @@ def _mostly_negative(e: Expr) -> bool:
     return negative >= len(e.args) - negative
 
 
+def _all_negative(e: Expr) -> bool:
+    return e.op == "add" and all(split(t)[0] < 0 for t in e.args)
+
+
 def _flip_a_sum(q, factors):
     """−2·(k − tr A) is written 2·(tr A − k): a negative number goes into a sum that is
     at least half negative."""
@@ -281,10 +285,12 @@ def scale(c: Expr, M: Expr) -> Expr:
         return zeros(*M.shape)
     if M.op == "scale":
         c, M = smul(c, M.args[0]), M.args[1]
-    if c.op == "num" and c.value < 0 and _mostly_negative(M):
-        c, M = num(-c.value), neg(M)
-    elif c.op == "smul" and c.args[0].op == "num" and c.args[0].value < 0 and _mostly_negative(M):
+    negative = (c.op == "num" and c.value < 0) or (c.op == "smul" and c.args[0].op == "num" and c.args[0].value < 0)
+    if negative and _mostly_negative(M):
         c, M = smul(num(-1), c), neg(M)
+    elif negative and M.op == "mul" and any(_all_negative(f) for f in M.args):
+        i = next(i for i, f in enumerate(M.args) if _all_negative(f))          # −A·(−B − C) = A·(B + C)
+        c, M = smul(num(-1), c), Expr("mul", M.args[:i] + (neg(M.args[i]),) + M.args[i + 1:], None, M.shape)
     if c is ONE:
         return M
     return Expr("scale", (c, M), None, M.shape)
@@ -311,6 +317,11 @@ def mul(a: Expr, b: Expr) -> Expr:
     ca, fa = chain(a)
     cb, fb = chain(b)
     extra, factors = _junction([f for f in fa if f.op != "eye"], [f for f in fb if f.op != "eye"])
+    if len(factors) > 1 and (factors[0].rows, factors[-1].cols) == (1, 1):
+        if factors[0].op == "ones":                 # 1ᵀv = Σ v
+            return scale(smul(ca, cb, extra), sum_entries(product(factors[1:], 1)))
+        if factors[-1].op == "ones":                # uᵀ1 = Σ u
+            return scale(smul(ca, cb, extra), sum_entries(product(factors[:-1], 1)))
     core = product(factors, a.rows)
     return scale(smul(ca, cb, extra), core)
 

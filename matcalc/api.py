@@ -170,6 +170,21 @@ def jacobian(expr, wrt, shapes: dict | None = None, sizes: dict | None = None, a
     return jacobian_of(graph, name, sizes)
 
 
+def hessian(expr, wrt, shapes: dict | None = None, assume: dict | None = None, check: bool = False):
+    """∂²l/∂x² (``wrt="x"``) or ∂²l/∂x∂y (``wrt=["x", "y"]``): the Hessian-vector product H[V]
+    always, and the Hessian as a matrix (vector variables) or a Kronecker/vec form (matrix
+    variables) where one is read off.  ``check=True`` verifies it and raises on a mismatch."""
+    from .hessians import hessian_of
+    h = hessian_of(expr, wrt, shapes, assume)
+    if check:
+        report = h.verify(numeric=False)
+        if report.failed:
+            raise VerificationError(f"the Hessian failed its check: "
+                                    f"{next(c.line() for c in report.checks if not c.ok)}", report=report,
+                                    hint="this is a defect of matcalc's rules; please report the loss")
+    return h
+
+
 def graph(expr: str, at: dict, shapes: dict | None = None, mode: str = "reverse",
           wrt: str | None = None, fuse=()):
     """A computational graph with numbers: forward values, local gradients and

@@ -397,10 +397,9 @@ class Writer:
         return f"{name}({', '.join(args)})"
 
     def _dimension_args(self, record, e: Expr) -> list:
-        from .construct import bind_dims
-        binding = bind_dims(record, {n: a.shape for n, a in zip(record.operands, e.args)}, e.shape) or {}
-        names = [a.value for a in record.syntax.args if a.op == "name" and a.value in record.dimension_args]
-        return [self.size(binding[n]) for n in names]
+        from .construct import dimension_binding, dimension_names
+        binding = dimension_binding(record, e)
+        return [self.size(binding[n]) for n in dimension_names(record)]
 
 
 def _number(q: Fraction):

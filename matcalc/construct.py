@@ -36,8 +36,9 @@ def as_dimension(e: Expr):
     raise ShapeError(f"expected a dimension (a positive whole number or a name), got {e}")
 
 
-def construct(record: Op, operands: dict, shape: tuple, table: Registry) -> Expr:
-    """The IR of one application of ``record``: operands by the syntax's names, ``shape`` the result's."""
+def construct(record: Op, operands: dict, shape: tuple, table: Registry, params: tuple | None = None) -> Expr:
+    """The IR of one application of ``record``: operands by the syntax's names, ``shape`` the result's,
+    ``params`` its dimension arguments (r and c of unvec(v, r, c)) in the syntax's order."""
     args = [operands[name] for name in record.operands]
     if record.algebra in ("ones", "eye", "zeros"):
         return {"ones": lambda: A.ones(*shape), "eye": lambda: A.eye(shape[0]),
@@ -50,10 +51,24 @@ def construct(record: Op, operands: dict, shape: tuple, table: Registry) -> Expr
         env = dict(operands)
         env.update(_dimension_env(record, operands, shape))
         return instantiate(record.inline, env, table)
-    return generic(record, args, shape)
+    return generic(record, args, shape, params)
 
 
-def generic(record: Op, args: list, shape: tuple) -> Expr:
+def dimension_names(record: Op) -> list:
+    """The syntax's dimension arguments, in order."""
+    return [a.value for a in record.syntax.args if a.op == "name" and a.value in record.dimension_args]
+
+
+def dimension_binding(record: Op, e: Expr) -> dict:
+    """A generic node's dimensions by the shape condition's names: from its operands' and its own
+    shapes, and from the dimension arguments it was written with."""
+    binding = dict(zip(dimension_names(record), e.value)) if isinstance(e.value, tuple) else {}
+    found = bind_dims(record, {n: a.shape for n, a in zip(record.operands, e.args)}, e.shape)
+    binding.update({k: v for k, v in (found or {}).items() if k not in binding})
+    return binding
+
+
+def generic(record: Op, args: list, shape: tuple, params: tuple | None = None) -> Expr:
     """A node of a registry operator, in normal form: element-wise functions let transposes
     float out (exp(X') = exp(X)'), a linear operator lets scalar factors out (vec(2X) = 2·vec(X)),
     and the registry's rewrites apply (unvec(vec(X)) = X)."""
@@ -63,8 +78,8 @@ def generic(record: Op, args: list, shape: tuple) -> Expr:
     if record.linear and any(a.op == "scale" for a in args):
         factors = [a.args[0] for a in args if a.op == "scale"]
         cores = [a.args[1] if a.op == "scale" else a for a in args]
-        return A.scale(A.smul(*factors), generic(record, cores, shape))
-    node = Expr(record.op, tuple(args), None, tuple(shape))
+        return A.scale(A.smul(*factors), generic(record, cores, shape, params))
+    node = Expr(record.op, tuple(args), tuple(params) if params and record.dimension_args else None, tuple(shape))
     from .registry import load
     table = load()
     for rewrite in table.rewrites_by_op.get(record.op, ()):
@@ -163,7 +178,7 @@ def apply_call(table: Registry, head: str, args: list, where: str = "") -> Expr:
         out = tuple(_concrete(d, binding) for d in record.shape.out)
         if any(o is None for o in out):
             continue
-        return construct(record, operands, out, table)
+        return construct(record, operands, out, table, tuple(dims[n] for n in dimension_names(record)))
     shapes = ", ".join(shape_text(a.shape) for a in args)
     raise ShapeError(f"{head}() has no form for arguments of shapes {shapes}{where}")
 
@@ -263,7 +278,7 @@ def rebuild(e: Expr, args: list, table: Registry) -> Expr:
     record = table.by_op.get(e.op)
     if record is None:
         raise ShapeError(f"cannot rebuild the operation {e.op!r}")
-    return generic(record, args, e.shape)
+    return generic(record, args, e.shape, e.value if isinstance(e.value, tuple) else None)
 
 
 def substitute(expr: Expr, mapping: dict, table: Registry) -> Expr:

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import algebra as A
-from .construct import construct, number
+from .construct import construct, dimension_names, number
 from .errors import DomainError, ShapeError, UnknownNameError
 from .expr import Expr
 from .registry import ASSUMPTIONS, Op, Registry, load
@@ -102,7 +102,8 @@ class Graph:
         binding = match_syntax(n.rule, t)
         operands = {name: self._exprs[self.node_of(term).index] for name, term in binding.items()
                     if name not in n.rule.dimension_args}
-        return construct(n.rule, operands, n.shape, self.table)
+        params = tuple(dimension_of(binding[d]) for d in dimension_names(n.rule)) or None
+        return construct(n.rule, operands, n.shape, self.table, params)
 
 
 def _is_sum(n: Node) -> bool:

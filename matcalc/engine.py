@@ -208,6 +208,9 @@ def match_ac(pattern, term, graph: Graph, binding: dict | None = None):
         return binding if bound == term else None
     if pattern.op == "num":
         return binding if term.op == "num" and float(term.value) == float(pattern.value) else None
+    inner = _inner_product(pattern, term, graph)
+    if inner is not None:
+        return match_ac(pattern.args[0], inner, graph, binding)
     family = _family(pattern.op)
     if family and _family(term.op) == family:
         if family == "*" and not _scalar_product(term, graph):
@@ -231,6 +234,20 @@ def match_ac(pattern, term, graph: Graph, binding: dict | None = None):
                 return binding
         return None
     return _match_args(pattern, term, graph, binding)
+
+
+def _inner_product(pattern, term, graph):
+    """uᵀv for column vectors u, v is Σ u ⊙ v: a pattern sum(A .* B) reads it as u .* v."""
+    if not (pattern.op == "call" and pattern.value == "sum" and len(pattern.args) == 1
+            and pattern.args[0].op == ".*" and term.op == "*" and term.args[0].op == "'"):
+        return None
+    u, v = term.args[0].args[0], term.args[1]
+    try:
+        if graph.node_of(u).shape[1] != 1 or graph.node_of(v).shape[1] != 1:
+            return None
+    except KeyError:
+        return None
+    return type(term)(".*", (u, v), None, term.pos)
 
 
 def _as_written(pattern, term) -> list:

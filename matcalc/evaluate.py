@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from fractions import Fraction
 
-from .construct import bind_dims, instantiate
+from .construct import bind_dims, dimension_binding, dimension_names, instantiate
 from .errors import DomainError
 from .expr import Expr, dim_factors
 
@@ -188,13 +188,9 @@ def _one(e: Expr, args: list, env: dict, B: Backend, table, expansions):
     if e in expansions:
         return args[0]
     record = table.by_op[op]
-    binding = bind_dims(record, {n: a.shape for n, a in zip(record.operands, e.args)}, e.shape) or {}
-    dims = [B.size(binding[name], env) for name in _dimension_order(record)]
+    binding = dimension_binding(record, e)
+    dims = [B.size(binding[name], env) for name in dimension_names(record)]
     return B.kernel(record, args, dims, e.shape)
-
-
-def _dimension_order(record) -> list:
-    return [a.value for a in record.syntax.args if a.op == "name" and a.value in record.dimension_args]
 
 
 def resolve_kernel(name: str):

@@ -204,6 +204,12 @@ def linear_coefficient(e: Expr, u: Expr, table):
             inner = linear_coefficient(A.transpose(F), u, table)
             return None if inner is None else A.mul(A.mul(left, A.transpose(R)), inner)
         return None
+    if e.op == "sum" and e.args[0].cols == 1:                 # Σ F = 1ᵀF
+        inner = linear_coefficient(e.args[0], u, table)
+        return None if inner is None else A.mul(A.ones(1, e.args[0].rows), inner)
+    if e.op == "sum" and e.args[0].rows == 1:
+        inner = linear_coefficient(A.transpose(e.args[0]), u, table)
+        return None if inner is None else A.mul(A.ones(1, e.args[0].cols), inner)
     if e.op == "transpose" and e.args[0].op in ("add", "hadamard"):
         spread = (A.add if e.args[0].op == "add" else A.hadamard)(*(A.transpose(t) for t in e.args[0].args))
         return linear_coefficient(spread, u, table) if spread.op != "transpose" else None

@@ -178,7 +178,15 @@ def _exact():
                 out[k, m] = mp.fsum(h[i * r + k, j * s + m] * a[i, j] for i in range(a.rows) for j in range(a.cols))
         return out
 
+    def commutation(r, c):
+        out = mp.zeros(r * c, r * c)
+        for i in range(r):
+            for j in range(c):
+                out[i * c + j, j * r + i] = 1
+        return out
+
     return {
+        "commutation": commutation,
         "step": lambda x: each(lambda v: mp.mpf(1) if v > 0 else mp.mpf(0), x),
         "sign": lambda x: each(mp.sign, x),
         "max": lambda a, b: each(lambda u, v: u if u >= v else v, a, b),
@@ -194,3 +202,11 @@ def exact_kernels() -> dict:
     if not _EXACT_CACHE:
         _EXACT_CACHE.update(_exact())
     return _EXACT_CACHE
+
+
+def commutation(r, c):
+    """K with K @ vec(M) = vec(M.T) for an r×c matrix M (vec stacks columns)."""
+    K = np.zeros((r * c, r * c))
+    i, j = np.meshgrid(np.arange(r), np.arange(c), indexing="ij")
+    K[(i * c + j).ravel(), (j * r + i).ravel()] = 1.0
+    return K

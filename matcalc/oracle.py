@@ -529,3 +529,125 @@ def problem_dimensions(exprs, variables: dict) -> list:
         for d in e.shape:
             out += [n for n in sorted(dim_names(d)) if n not in out]
     return out
+
+
+# -- second order -----------------------------------------------------------------------------------
+
+def verify_second(problem: Problem, x: str, y: str, direction: str, hvp: Expr, sizes: dict | None = None, *,
+                  exact: bool = True, numeric_: bool = True, numeric_sizes: dict | None = None,
+                  seed: int = 0) -> VerifyReport:
+    """H[V] = ∂/∂x ⟨∂l/∂y, V⟩ against the second derivative ∂²/∂s∂t l(x + sW, y + tV) at 0:
+    exactly (50 digits, every entry W of x where affordable) and by central differences."""
+    report = VerifyReport(f"∂²l/∂{x}∂{y}" if x != y else f"∂²l/∂{x}²")
+    for method, run, on in (("exact", _exact_second, exact), ("numeric", _numeric_second, numeric_)):
+        if not on:
+            continue
+        try:
+            report.checks += run(problem, x, y, direction, hvp, sizes if method == "exact" else numeric_sizes,
+                                 seed)
+        except OracleLimitError as e:
+            report.skipped.append((method, e.message))
+            numeric_ = True
+    return report
+
+
+def _exact_second(problem, x, y, direction, hvp, sizes, seed) -> list:
+    import mpmath as mp
+    from .evaluate import ExactBackend, evaluate
+    sizes = dimension_sizes(problem, sizes, EXACT_SIZES)
+    loss_cost = evaluation_cost([problem.loss], sizes, problem.table)
+    entries = _count(_shape(problem.variables[x], sizes))
+    every_entry = entries * DIRECTIONS * 4 * loss_cost <= EXACT_BUDGET
+    cost = (entries if every_entry else DIRECTIONS) * DIRECTIONS * 4 * loss_cost
+    if cost > EXACT_BUDGET:
+        raise OracleLimitError(f"the exact second-order check at {_fmt(sizes)} would take about {cost:,} "
+                               f"operations (limit {EXACT_BUDGET:,})", hint="the numeric check runs instead")
+    backend, rng, start = ExactBackend(), random.Random(seed), time.perf_counter()
+    with mp.workdps(DIGITS):
+        point = _exact_point(problem, sizes, rng, backend, evaluate)
+        if point is None:
+            raise OracleLimitError("the loss is not real and finite at the random points tried",
+                                   hint="check the loss's domain (log of a negative, a singular matrix)")
+        env, worst, detail = point[0], 0.0, ""
+        for label_v, V in _random_directions(problem, y, sizes, rng):
+            env[direction] = _direction_value(V, env[y])
+            HV = evaluate(hvp, env, backend, problem.table)
+            Ws = _basis(problem, x, sizes) if every_entry else _random_directions(problem, x, sizes, rng)
+            for label_w, W in Ws:
+                truth = _mixed(problem, env, x, W, y, V, backend, evaluate)
+                mine = _inner(HV, W)
+                err = _relative(truth, mine)
+                if not (err <= worst):
+                    worst, detail = err, (f"{label_w} of H[{direction}] along {label_v}: element-wise "
+                                          f"{_show(truth)}, closed form {_show(mine)}")
+        del env[direction]
+    ok = worst < TOLERANCE
+    return [Check("exact", sizes, ok, float(worst), "" if ok else detail, time.perf_counter() - start)]
+
+
+def _mixed(problem, env, x, W, y, V, backend, evaluate):
+    """∂²/∂s∂t l(x + sW, y + tV) at s = t = 0 (x and y may be the same variable)."""
+    import mpmath as mp
+    Wv, Vv = _direction_value(W, env[x]), _direction_value(V, env[y])
+
+    def loss_at(s, t):
+        shifted = dict(env)
+        shifted[x] = env[x] + Wv * s
+        shifted[y] = shifted[y] + Vv * t
+        return evaluate(problem.loss, shifted, backend, problem.table)
+
+    try:
+        return mp.diff(loss_at, (0, 0), (1, 1))
+    except (DomainError, ZeroDivisionError, ValueError):
+        return mp.nan
+
+
+def _numeric_second(problem, x, y, direction, hvp, sizes, seed) -> list:
+    import numpy as np
+    from .evaluate import numeric
+    sizes = dimension_sizes(problem, sizes, NUMERIC_SIZES)
+    _bound_numeric(problem, sizes)
+    rng, start = np.random.default_rng(seed), time.perf_counter()
+    env = _numeric_point(problem, sizes, rng)
+    worst = 0.0
+    for _ in range(DIRECTIONS):
+        V = _numeric_direction(problem, y, np.shape(env[y]), rng)
+        W = _numeric_direction(problem, x, np.shape(env[x]), rng)
+        HV = np.asarray(numeric(hvp, {**env, direction: V}, problem.table), dtype=float)
+        mine = float(np.sum(np.reshape(HV, np.shape(W)) * W)) if HV.size == np.size(W) else float("nan")
+        truth = _mixed_fd(problem, env, x, W, y, V)
+        err = abs(truth - mine) / max(1.0, abs(truth))
+        worst = err if not (err <= worst) else worst
+    ok = bool(worst < 1e-4)
+    return [Check("numeric", sizes, ok, float(worst), "" if ok else f"second directional derivative off by "
+                  f"{worst:.3g}", time.perf_counter() - start)]
+
+
+def _numeric_point(problem, sizes, rng):
+    import numpy as np
+    from .evaluate import numeric
+    for attempt in range(4):
+        trial = {name: _random_value(problem, name, sizes, rng, attempt) for name in problem.variables}
+        trial.update(sizes)
+        try:
+            if np.isfinite(numeric(problem.loss, trial, problem.table)):
+                return trial
+        except DomainError:
+            continue
+    raise OracleLimitError("the loss is not finite at the random points tried",
+                           hint="check the loss's domain (log of a negative, a singular matrix)")
+
+
+def _mixed_fd(problem, env, x, W, y, V, h=1e-3):
+    """[l(+,+) − l(+,−) − l(−,+) + l(−,−)] / 4h², with a Richardson step (error O(h⁴))."""
+    from .evaluate import numeric
+
+    def at(s, t):
+        shifted = dict(env)
+        shifted[x] = env[x] + s * W
+        shifted[y] = shifted[y] + t * V
+        return float(numeric(problem.loss, shifted, problem.table))
+
+    def fd(k):
+        return (at(k, k) - at(k, -k) - at(-k, k) + at(-k, -k)) / (4 * k * k)
+    return (4 * fd(h) - fd(2 * h)) / 3

@@ -245,9 +245,8 @@ def _factors(e: Expr):
 
 
 def _dimension_values(record, e: Expr) -> dict:
-    from .construct import bind_dims
-    binding = bind_dims(record, {n: a.shape for n, a in zip(record.operands, e.args)}, e.shape) or {}
-    return {name: dim_text(d) for name, d in binding.items()}
+    from .construct import dimension_binding
+    return {name: dim_text(d) for name, d in dimension_binding(record, e).items()}
 
 
 def _fill(template: str, values: dict) -> str:

@@ -378,6 +378,9 @@ class Registry:
         out: dict = {}
         for rule in sorted(self.rules, key=lambda r: -_size(r.pattern)):
             out.setdefault(rule.pattern.head, []).append(rule)
+            p = rule.pattern
+            if p.head == "sum" and len(p.args) == 1 and p.args[0].op == ".*":
+                out.setdefault("*", []).append(rule)        # Σ u ⊙ v is also written uᵀv
         return out
 
     @cached_property

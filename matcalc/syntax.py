@@ -127,7 +127,7 @@ def _one_text(t: Term, memo: dict) -> str:
     if t.op == "'":
         return _wrap(t.args[0], 5, True, memo) + "'"
     if t.op == "neg":
-        return "-" + _wrap(t.args[0], 3, True, memo)
+        return "-" + _wrap(t.args[0], 2, t.args[0].op not in ("*", "/", ".*", "./"), memo)
     p = _PREC[t.op]
     left, right = t.args
     return f"{_wrap(left, p, False, memo)}{_spaced(t.op)}{_wrap(right, p + (t.op not in ('^', '.^')), False, memo)}"
@@ -141,6 +141,9 @@ def _wrap(t: Term, prec: int, strict: bool, memo: dict) -> str:
     inner = _PREC.get(t.op, 9)
     text = memo[t]
     return f"({text})" if inner < prec or (strict and inner == prec and t.op not in ("'",)) else text
+
+
+_SIGN_OUT = ("mul", "div", "hmul", "hdiv")
 
 
 class _Build(Transformer_NonRecursive):
@@ -174,6 +177,10 @@ class _Build(Transformer_NonRecursive):
         if data in OPS:
             children = [c for c in children if isinstance(c, Term)]      # drop the MINUS token
             pos = children[0].pos if children and isinstance(children[0], Term) else None
+            if data in _SIGN_OUT and children[0].op == "neg":
+                # (-a)*b is -(a*b): one reading of "-y'*log(p)", so that a rule for the product sees it
+                inner = self._make(OPS[data], (children[0].args[0], children[1]), None, pos)
+                return self._make("neg", (inner,), None, pos)
             return self._make(OPS[data], children, None, pos)
         return super().__default__(data, children, meta)
 

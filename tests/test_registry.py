@@ -81,7 +81,8 @@ def loss_for(record):
 
 
 DIFFERENTIABLE = [op for op in TABLE.ops if op.algebra not in ("ones", "eye", "zeros") and op.inline is None
-                  and not op.over_elementwise]
+                  and not op.over_elementwise and op.shape.operands]
+CONSTANTS = [op for op in TABLE.ops if op.inline is None and not op.shape.operands and op.kernel]
 
 
 def _assume(record):
@@ -104,6 +105,22 @@ def test_every_record_is_used_verified_printed_and_compiled(record):
         again = matcalc.value(str(d), values)
         assert np.allclose(again, d.evaluate(values)), f"{record.id}: {d} does not read back"
     _compiles(loss, ds, shapes)
+
+
+@pytest.mark.parametrize("record", CONSTANTS, ids=lambda r: r.id)
+def test_every_constant_record_evaluates_prints_and_parses_back(record):
+    # A record without operands (ones, eye, the commutation matrix) has nothing to differentiate:
+    # its NumPy kernel must agree with its exact kernel, and its printed form must read back.
+    from matcalc.dag import build
+    from matcalc.evaluate import ExactBackend, NumpyBackend, evaluate
+    from matcalc.printing import to_text
+    from matcalc.syntax import parse
+    text, _, _ = instance(record)
+    e = build(parse(text), {}).root.expr
+    numeric = np.asarray(evaluate(e, {}, NumpyBackend()), dtype=float).reshape(-1)
+    exact = np.array([float(v) for v in evaluate(e, {}, ExactBackend())], dtype=float)
+    assert numeric.size == exact.size and np.allclose(numeric, exact), text     # both row-major
+    assert np.allclose(np.ravel(matcalc.value(to_text(e), {})), numeric), to_text(e)
 
 
 def _values(d, shapes):
