@@ -8,7 +8,7 @@ from . import algebra as A
 from .dag import Graph, build, normalize_shapes
 from .derivation import Derivation, numeric_value
 from .engine import backward, reaching
-from .errors import MatcalcError, ParseError, UnknownNameError, VerificationError
+from .errors import MatcalcError, ParseError, ShapeError, UnknownNameError, VerificationError
 from .program import is_program, parse_program
 from .syntax import parse, to_text
 
@@ -212,5 +212,15 @@ def value(expr: str, values: dict, shapes: dict | None = None):
             inferred[name] = array.shape
     if not isinstance(expr, str):
         raise ParseError(f"expected an expression as text, got {type(expr).__name__}")
-    g = build(parse(expr), {**inferred, **(shapes or {})}, source=expr, sizes=sizes)
+    term = parse(expr)
+    try:
+        g = build(term, {**inferred, **(shapes or {})}, source=expr, sizes=sizes)
+    except (ShapeError, UnknownNameError) as concrete:
+        # Sizes the arrays fix only through products (commutation(n, n) beside a 9×9 kron):
+        # infer the shapes symbolically, then read each dimension off the arrays.
+        try:
+            g = build(term, shapes, source=expr, sizes=sizes)
+            return numeric_value(g.root.expr, g, values)
+        except MatcalcError:
+            raise concrete from None
     return numeric_value(g.root.expr, g, values)

@@ -327,6 +327,62 @@ def jacobian(expr: str = typer.Argument(..., help="A vector or matrix expression
     _run(action)
 
 
+@app.command(**EXPR_COMMAND)
+def hessian(expr: Optional[str] = typer.Argument(None, help="The scalar loss, e.g. \"x'*A*x\", or a program."),
+            wrt: List[str] = typer.Option(..., "--wrt", help="The variable (∂²l/∂x²), or two of them (∂²l/∂x∂y)."),
+            file: Optional[str] = FileOpt,
+            shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
+            assume: Optional[List[str]] = AssumeOpt,
+            format: str = typer.Option("text", "--format", help="text, latex, numpy or json."),
+            sizes: Optional[str] = typer.Option(None, "--sizes", help="Also show the index form at these sizes, "
+                                                                      "e.g. n=2."),
+            steps: bool = typer.Option(False, "--steps/--no-steps", help="Show the second walk's steps."),
+            verify: bool = typer.Option(True, "--verify/--no-verify",
+                                        help="Check against the element-wise second derivatives (exact, small "
+                                             "sizes; numeric where that is too big). A failed check exits 1.")):
+    """Print the Hessian: as a matrix (vector variables) or a Kronecker/vec form (matrix
+    variables) where one exists, and always as the Hessian-vector product H[V], checked.
+
+    Example: matcalc hessian "x'*A*x" --wrt x
+
+    Two variables give the mixed second derivative: matcalc hessian "sum((W*X - Y).^2)" --wrt W --wrt X
+    """
+    def action():
+        from .api import hessian as second
+        if format not in HESSIAN_FORMATS:
+            raise MatcalcError(f"expected --format {', '.join(HESSIAN_FORMATS)}, got {_clip(format)!r}",
+                               hint="for example --format latex")
+        loss = read_loss(expr, file)
+        h = second(loss, wrt=list(wrt), shapes=parse_shapes(shape or [], scalar or []),
+                   assume=parse_assume(assume or []))
+        index = h.index(parse_sizes(sizes)) if sizes is not None else None
+        report = h.verify(numeric=False) if verify else None
+        if report is not None and report.failed:
+            _fail([report])
+        _emit_hessian(format, h, report, steps, index)
+    _run(action)
+
+
+HESSIAN_FORMATS = ("text", "latex", "numpy", "json")
+
+
+def _emit_hessian(format: str, h, report, steps: bool, index) -> None:
+    if format == "latex":
+        typer.echo(h.latex())
+    elif format == "json":
+        out = {"schema": JSON_SCHEMA, "expression": h.source, **h.to_dict(),
+               "verification": report.to_dict() if report is not None else None}
+        if index is not None:
+            out["index"] = {"sizes": index[1], "shape": list(index[0].shape), "entries": str(index[0].tolist())}
+        typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    elif format == "numpy":
+        from .codegen import hessian_code
+        typer.echo(hessian_code([h]))
+    else:
+        from .render import console, hessian_view
+        console().print(hessian_view(h, steps=steps, report=report, index=index))
+
+
 def _tensor_text(tensor) -> str:
     import sympy as sp
     return sp.pretty(tensor, use_unicode=True) if tensor.rank() <= 2 else str(tensor.tolist())

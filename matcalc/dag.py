@@ -187,7 +187,7 @@ def normalize_assumptions(assume) -> dict:
 def build(term: Term, shapes: dict | None = None, *, source: str | None = None,
           scalar_root: bool = False, assume: dict | None = None, symbols: dict | None = None,
           table: Registry | None = None, raw_shapes: bool = False, sizes: dict | None = None,
-          names: dict | None = None) -> Graph:
+          names: dict | None = None, dimensions=frozenset()) -> Graph:
     """Infer shapes and make the DAG; IR values are built on demand.  ``raw_shapes``:
     ``shapes`` is already {name: (rows, cols)} (internal use, dimensions may be products).
     ``sizes`` fixes named dimensions to numbers (``m`` in ``ones(m)`` is 4)."""
@@ -195,7 +195,8 @@ def build(term: Term, shapes: dict | None = None, *, source: str | None = None,
     given = dict(shapes or {}) if raw_shapes else normalize_shapes(shapes)
     assumptions = normalize_assumptions(assume)
     square = {n for n, k in assumptions.items() if k in ("symmetric", "spd")}
-    inference = infer(term, given, table, scalar_root=scalar_root, source=source, square=square, sizes=sizes)
+    inference = infer(term, given, table, scalar_root=scalar_root, source=source, square=square, sizes=sizes,
+                      dimensions=dimensions)
     for name in assumptions:
         if name not in inference.variables:
             raise UnknownNameError(f"an assumption names {name!r}, which the loss does not have",

@@ -95,6 +95,11 @@ class Hessian:
         squeeze = tuple(i for i, s in enumerate(x_node.shape + y_node.shape) if s == 1)
         return np.squeeze(out, axis=squeeze) if squeeze else out
 
+    def index(self, sizes: dict | None = None):
+        """The index form at small sizes: H[i,j,k,l] = ∂²l/∂x_ij∂y_kl as a SymPy array (axes of
+        length 1 dropped), read entry by entry off H[V] with V the unit matrices E_kl."""
+        return index_form(self, sizes)
+
     # -- the oracle ------------------------------------------------------------------------------
     def verify(self, sizes: dict | None = None, *, exact: bool = True, numeric: bool = True,
                numeric_sizes: dict | None = None, seed: int = 0):
@@ -115,6 +120,60 @@ class Hessian:
                 "hvp": to_text(self.hvp), "direction": self.direction.name,
                 "convention": VEC if self.form == "kronecker" else None,
                 "notices": list(self.notices)}
+
+
+INDEX_NOTE = ("The index form H[i,j,k,l] = ∂²l/∂x_ij∂y_kl, formed here only to show it; the "
+              "Hessian-vector product H[V] and the Kronecker form say the same without the 4-D array.")
+MAX_INDEX_ENTRIES = 4096
+
+
+def index_form(h: Hessian, sizes: dict | None = None):
+    """(SymPy array, sizes): every entry of the Hessian, in the variables' symbolic entries."""
+    import sympy as sp
+    from . import oracle
+    from .derivation import problem_of
+    from .evaluate import SympyBackend, evaluate
+    from .errors import OracleLimitError
+    graph = h.first.graph
+    problem = problem_of(graph, {h.first.wrt: h.first.value}, h.first.extra)
+    oracle.check_sizes(problem, sizes)
+    sizes = oracle.dimension_sizes(problem, sizes, oracle.EXACT_SIZES)
+    x_node, y_node = graph.target(h.wrt[0]), graph.target(h.wrt[-1])
+    xs, ys = oracle._shape(x_node.shape, sizes), oracle._shape(y_node.shape, sizes)
+    entries = xs[0] * xs[1] * ys[0] * ys[1]
+    if entries > MAX_INDEX_ENTRIES:
+        raise OracleLimitError(f"the index form at {oracle._fmt(sizes)} would have {entries:,} entries "
+                               f"(limit {MAX_INDEX_ENTRIES:,})", hint="give small sizes, e.g. sizes={'n': 2}")
+    for e in h.hvp.nodes():
+        if e.op in ("det", "inv", "adj", "logdet") and oracle._shape(e.args[0].shape, sizes)[0] > 4:
+            raise OracleLimitError(f"the index form needs a symbolic {e.op} of size "
+                                   f"{oracle._shape(e.args[0].shape, sizes)[0]}, whose expansion grows like k!",
+                                   hint="give sizes of at most 4 for it")
+    env = dict(sizes)
+    for name, node in graph.variables.items():
+        r, c = oracle._shape(node.shape, sizes)
+        M = sp.Matrix(r, c, lambda i, j: sp.Symbol(f"{name}_{i}_{j}", real=True))
+        env[name] = M[0, 0] if node.shape == (1, 1) else M
+    from .expr import post_order
+    moving: set = set()                     # nodes that depend on the direction: re-evaluated per E_kl
+    for e in post_order([h.hvp]):
+        if e is h.direction or any(a in moving for a in e.args):
+            moving.add(e)
+    memo: dict = {}
+    columns = []
+    for k in range(ys[0]):
+        for l_ in range(ys[1]):
+            E = sp.zeros(*ys)
+            E[k, l_] = 1
+            env[h.direction.name] = E[0, 0] if h.direction.shape == (1, 1) else E
+            memo = {key: v for key, v in memo.items() if key not in moving}
+            HV = evaluate(h.hvp, env, SympyBackend(), graph.table, memo)
+            HV = HV if isinstance(HV, sp.MatrixBase) else sp.Matrix([[HV]])
+            columns.append(HV)
+    values = [sp.simplify(columns[k * ys[1] + l_][i, j]) for i in range(xs[0]) for j in range(xs[1])
+              for k in range(ys[0]) for l_ in range(ys[1])]
+    dims = [d for d in (*xs, *ys) if d != 1] or [1]
+    return sp.Array(values, tuple(dims)), sizes
 
 
 def _concrete(shape, values, graph, value):
@@ -148,7 +207,8 @@ def hessian_of(expr, wrt, shapes=None, assume=None) -> Hessian:
     given = {n: node.shape for n, node in graph.variables.items()}
     given[V.name] = V.shape
     g2 = build(second.loss, given, source=text, scalar_root=True, raw_shapes=True,
-               assume=graph.assumptions, names=second.names, table=graph.table)
+               assume=graph.assumptions, names=second.names, table=graph.table,
+               dimensions=frozenset(graph.inference.dimension_names))
     from .engine import backward
     grads, steps = backward(g2, [x])
     hvp = grads.get(x)

@@ -389,3 +389,42 @@ def record_view(record, table) -> Group:
     if getattr(record, "over_elementwise", False):
         lines += [Text(f"  {fn.op}′(x) = {fn.derivative_text}") for fn in table.elementwise.values()]
     return Group(*lines)
+
+
+def hessian_view(h, *, steps: bool = False, report=None, index=None, explain: bool = False,
+                 width: int | None = None) -> Group:
+    """A Hessian: the matrix or Kronecker form where one exists, H[V] always, the convention,
+    the index form when asked, the second walk's steps and the check."""
+    from .printing import shape_text
+    first = h.first
+    parts = [Text.assemble(("loss    ", "mc.muted"), ("l = ", "mc.muted"), (to_text(first.loss), "mc.expr")),
+             shapes_line(first)]
+    of = "".join(f"∂{n}" for n in h.wrt) if len(h.wrt) > 1 else f"∂{h.wrt[0]}²"
+    if h.matrix is not None:
+        parts += [Text(""), Text.assemble((f"∂²l/{of} = ", "mc.name"), (to_text(h.matrix), "mc.grad"),
+                                          (f"   {shape_text(h.matrix.shape)}   ({h.form} form)", "mc.shape"))]
+    else:
+        parts += [Text(""), Text("no matrix or Kronecker form read off: the Hessian is the linear map H[V] below "
+                                 "(--sizes shows its entries)", style="mc.muted")]
+    parts.append(Text.assemble((f"H[{h.direction.name}] = ", "mc.name"), (to_text(h.hvp), "mc.grad"),
+                               (f"   {shape_text(h.hvp.shape)}", "mc.shape"),
+                               (f"   ({h.direction.name}: a direction of {h.wrt[-1]}'s shape, "
+                                f"{shape_text(h.direction.shape)})", "mc.muted")))
+    notes = notices_lines(list(h.notices) + list(first.graph.notices))
+    if notes is not None:
+        parts.append(notes)
+    said = assumptions_line(first)
+    if said is not None:
+        parts.append(said)
+    if index is not None:
+        tensor, sizes = index
+        at = ", ".join(f"{k}={v}" for k, v in sizes.items()) or "scalars"
+        parts += [Text(f"index form at {at}, shape {tuple(tensor.shape)}:", style="mc.muted"),
+                  Text(str(tensor.tolist()))]
+    if steps:
+        parts += [steps_view("steps of the second walk (the gradient of ⟨∂l/∂"
+                             f"{h.wrt[-1]}, {h.direction.name}⟩ with {h.direction.name} held constant)",
+                             h.steps, to_text, width, explain), rules_legend(h.steps)]
+    if report is not None:
+        parts.append(report_lines(report))
+    return Group(*parts)

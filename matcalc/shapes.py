@@ -144,16 +144,19 @@ class Inference:
 
 
 def infer(root: Term, given: dict, table: Registry, scalar_root: bool = False,
-          source: str | None = None, square=frozenset(), sizes: dict | None = None) -> Inference:
+          source: str | None = None, square=frozenset(), sizes: dict | None = None,
+          dimensions=frozenset()) -> Inference:
     """Shapes of every node of ``root``; ``given`` maps names to (rows, cols);
-    ``square`` names matrices declared symmetric."""
+    ``square`` names matrices declared symmetric; ``dimensions`` names known to be
+    dimensions (a size used as a number, as in (A + m)/m)."""
     rows: set = set()        # lowercase names read as rows
     scalars: set = set()     # lowercase names read as scalars on purpose
     if sizes:                # a dimension whose size is fixed is that number everywhere
         given = {name: tuple(_sized(d, sizes) for d in shape) for name, shape in given.items()}
 
     def solve(rows, scalars, reserved=frozenset()):
-        return _Solver(root, given, table, source, rows, scalars, reserved, square, sizes).run(scalar_root)
+        return _Solver(root, given, table, source, rows, scalars, reserved, square, sizes,
+                       dimensions).run(scalar_root)
 
     inference = solve(rows, scalars)
     scalars = _broadcast_names(root, inference, given)
@@ -244,7 +247,7 @@ def _dimensions_from_names(inference, given, scalars, solve):
 
 class _Solver:
     def __init__(self, root, given, table, source, rows=frozenset(), scalars=frozenset(), reserved=frozenset(),
-                 square=frozenset(), sizes=None):
+                 square=frozenset(), sizes=None, dimensions=frozenset()):
         self.root, self.given, self.table, self.source = root, given, table, source
         self.sizes = dict(sizes or {})
         self.rows, self.scalars, self.reserved, self.square = rows, scalars, set(reserved), square
@@ -255,7 +258,7 @@ class _Solver:
         self.order = _post_order(root)
         self.dimension_names = {f for dims in given.values() for d in dims for f in _dim_factors(d)
                                 if isinstance(f, str)}
-        self.dimension_names |= self._dimension_args() | self.reserved
+        self.dimension_names |= self._dimension_args() | self.reserved | set(dimensions)
 
     def _dimension_args(self) -> set:
         """Names used as ``k`` in ``ones(k)`` are dimensions."""

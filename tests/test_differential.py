@@ -322,6 +322,60 @@ def test_spelling_does_not_matter(seed):
         pytest.fail(f"{c.describe()}\n" + "\n".join(problems))
 
 
+# -- 5. Hessian-vector products against second differences -----------------------------
+
+HESSIAN_SEEDS = [s for s in SEEDS if s % 3 == 0]      # a third of the cases: each is a second walk
+H2 = 1e-4                                             # step of the second differences
+
+
+def second_difference(f, values, x, W, y, V, h):
+    """[f(x+hW, y+hV) − f(x+hW, y−hV) − f(x−hW, y+hV) + f(x−hW, y−hV)] / 4h² (x may be y)."""
+    def at(s, t):
+        out = shift(values, x, s * W)
+        return f(shift(out, y, t * V))
+    return (at(h, h) - at(h, -h) - at(-h, h) + at(-h, -h)) / (4 * h * h)
+
+
+def richardson(f, values, x, W, y, V, h):
+    """(4·D(h) − D(2h))/3: the second difference with its h² error cancelled."""
+    return (4 * second_difference(f, values, x, W, y, V, h) - second_difference(f, values, x, W, y, V, 2 * h)) / 3
+
+
+@pytest.mark.parametrize("seed", HESSIAN_SEEDS, ids=lambda s: f"case-{s}")
+def test_hessian_vector_product_matches_second_differences(seed):
+    """⟨W, H[V]⟩ for ∂²l/∂x² (and ∂²l/∂x∂y when the loss has two variables) against second
+    differences of the NumPy loss, along random directions; two step sizes, the better counts."""
+    c = case_of(seed)
+    derive(c.text, c.variables, c.shapes, ("case", seed), c.describe())      # refused losses skip here
+    rng = np.random.default_rng(seed)
+    pairs = [(c.variables[0], c.variables[0])] + ([(c.variables[0], c.variables[1])] if len(c.variables) > 1 else [])
+    problems = []
+    for x, y in pairs:
+        wrt = x if x == y else [x, y]
+        try:
+            h = matcalc.hessian(c.text, wrt, shapes=c.shapes)
+        except matcalc.MatcalcError as e:
+            REFUSALS[("hessian", seed)] = f"{type(e).__name__}: {e}"
+            continue
+        for _ in range(2):
+            V = rng.normal(size=np.shape(c.values[y])) if np.shape(c.values[y]) else float(rng.normal())
+            W = rng.normal(size=np.shape(c.values[x])) if np.shape(c.values[x]) else float(rng.normal())
+            try:
+                HV = np.asarray(h.apply(c.values, V), dtype=float)
+            except Exception as e:   # noqa: BLE001
+                problems.append(f"  ∂²/∂{x}∂{y}: h.apply raised {type(e).__name__}: {e}")
+                break
+            mine = float(np.sum(HV.reshape(np.shape(W)) * W))
+            fds = [richardson(c.f, c.values, x, W, y, V, k) for k in (H2, 10 * H2)]
+            err = min(abs(mine - fd) for fd in fds) / max(1.0, abs(mine))
+            if not err < 1e-4:
+                problems.append(f"  ∂²/∂{x}∂{y}: H[V] = {h.hvp_text()}\n      ⟨W, H[V]⟩ = {mine:.10g}, "
+                                f"second differences {fds[0]:.10g} / {fds[1]:.10g}")
+                break
+    if problems:
+        pytest.fail(f"{c.describe()}\n" + "\n".join(problems))
+
+
 # -- 4. regressions from the bug report ---------------------------------------------------
 
 # Sizes of the hand-written cases: n, m, k differ so transposition bugs show.
