@@ -322,6 +322,8 @@ def mul(a: Expr, b: Expr) -> Expr:
             return scale(smul(ca, cb, extra), sum_entries(product(factors[1:], 1)))
         if factors[-1].op == "ones":                # uᵀ1 = Σ u
             return scale(smul(ca, cb, extra), sum_entries(product(factors[:-1], 1)))
+        if len(factors) == 2:                       # one form for xᵀy, yᵀx and Σ x ⊙ y
+            return scale(smul(ca, cb, extra), inner(transpose(factors[0]), factors[1]))
     core = product(factors, a.rows)
     return scale(smul(ca, cb, extra), core)
 
@@ -533,10 +535,23 @@ def trace(a: Expr) -> Expr:
     return Expr("tr", (a,), None, (1, 1))
 
 
+def inner(u: Expr, v: Expr) -> Expr:
+    """uᵀv for columns u, v (not products): the lighter operand first, Σ u.^2 for uᵀu."""
+    if u is v:
+        return sum_entries(hadamard(u, u))
+    if v.key < u.key:
+        u, v = v, u
+    return Expr("mul", (transpose(u), v), None, (1, 1))
+
+
 def sum_entries(a: Expr) -> Expr:
     """sum(X) = 1ᵀX1, linear."""
     if a.is_scalar:
         return a
+    if a.op == "hadamard" and len(a.args) == 2 and 1 in a.shape and a.args[0] is not a.args[1] \
+            and not any(f.op in ("mul", "ones") for f in a.args):
+        u, v = a.args if a.cols == 1 else (transpose(a.args[0]), transpose(a.args[1]))
+        return inner(u, v)                      # Σ u ⊙ v = uᵀv
     if a.op == "scale":
         return smul(a.args[0], sum_entries(a.args[1]))
     if a.op == "ones":

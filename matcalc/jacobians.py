@@ -146,12 +146,12 @@ def _diag_ones(e: Expr) -> Expr:
             if rows != 1:
                 out.append(A.ones(rows, 1))
             f = A.transpose(f.args[0])
-        if f.op == "ones" and f.rows == 1 and f.cols == 1:
+        if f is A.ONE or (f.op == "ones" and f.rows == 1 and f.cols == 1):
             continue
         if out and out[-1].op == "ones" and out[-1].shape == (1, 1):
             out.pop()
         out.append(f)
-    if len(out) == len(factors):
+    if len(out) == len(factors) and all(a is b for a, b in zip(out, factors)):
         return e
     result = out[0]
     for f in out[1:]:
