@@ -537,8 +537,8 @@ def trace(a: Expr) -> Expr:
 
 def inner(u: Expr, v: Expr) -> Expr:
     """uᵀv for columns u, v (not products): the lighter operand first, Σ u.^2 for uᵀu."""
-    if u is v:
-        return sum_entries(hadamard(u, u))
+    if u is v or u.op == "hadamard" or v.op == "hadamard":      # Σ of one flat entry-wise product
+        return sum_entries(hadamard(u, v))
     if v.key < u.key:
         u, v = v, u
     return Expr("mul", (transpose(u), v), None, (1, 1))

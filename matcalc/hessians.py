@@ -55,7 +55,8 @@ class Hessian:
         return to_text(self.hvp)
 
     def __repr__(self) -> str:
-        return f"Hessian(∂²({self.source})/∂{'∂'.join(self.wrt)} = {self})"
+        of = "".join(f"∂{n}" for n in self.wrt) if len(self.wrt) > 1 else f"∂{self.wrt[0]}²"
+        return f"Hessian(∂²({self.source})/{of} = {self})"
 
     def _repr_markdown_(self) -> str:
         from .printing import latex_name
