@@ -297,6 +297,24 @@ def norm_jax(A, B, x, y):
     return r @ r
 
 
+def lstsq_products(W, X, Y):
+    """The two products any value-and-gradient of least squares makes: the floor NumPy's BLAS sets."""
+    R = W @ X
+    return R @ X.T
+
+
+def mlp_products(X, W1, b1, W2, b2, Y):
+    H = W1 @ X
+    E = W2 @ H
+    dH = W2.T @ E
+    return dH @ X.T, E @ H.T
+
+
+def softmax_products(W, b, X, Y):
+    Z = W @ X
+    return Z @ X.T
+
+
 def inv_data(rng, s):
     n = s["N"]
     return {"a": rng.standard_normal(n), "b": rng.standard_normal(n),
@@ -336,17 +354,18 @@ class Problem:
     torch: Callable
     jax: Callable
     extra: list = field(default_factory=list)      # more (label, value-and-grad function) rows
+    floor: Callable | None = None                  # the matrix products alone (not a value and gradient)
 
 
 PROBLEMS = [
     Problem("lstsq", "1. least squares, W {n}×{d}, X {d}×{m}", "sum((W*X - Y).^2)", ["W"], {},
-            lstsq_data, lstsq_numpy, lstsq_torch, lstsq_jax),
+            lstsq_data, lstsq_numpy, lstsq_torch, lstsq_jax, floor=lstsq_products),
     Problem("mlp", "2. MLP {d}-{k}-10, relu, MSE, batch {m}",
             "sum((W2*relu(W1*X + b1*ones(m)') + b2*ones(m)' - Y).^2)/(2*m)", ["W1", "b1", "W2", "b2"],
-            {"X": ("d", "m")}, mlp_data, mlp_numpy, mlp_torch, mlp_jax),
+            {"X": ("d", "m")}, mlp_data, mlp_numpy, mlp_torch, mlp_jax, floor=mlp_products),
     Problem("softmax", "3. softmax cross-entropy, 10 classes, {d} features, batch {m}",
             "-sum(Y .* log(softmax(W*X + b*ones(m)')))/m", ["W", "b"], {"X": ("d", "m")},
-            softmax_data, softmax_numpy, softmax_torch, softmax_jax),
+            softmax_data, softmax_numpy, softmax_torch, softmax_jax, floor=softmax_products),
     Problem("logistic", "4. logistic regression, {m} samples × {d} features", "sum(log(1 + exp(-y .* (X*w))))",
             ["w"], {}, logistic_data, logistic_numpy, logistic_torch, logistic_jax),
     Problem("norm", "5. ‖ABx − y‖², n = {N}", "norm2(A*B*x - y)^2", ["x"], {},
@@ -511,6 +530,10 @@ def run_problem(p: Problem, rng) -> dict:
     for r in rows:
         if r.note:
             print(f"  {r.note[:2]}{r.label}: {r.note[2:]}".replace("\n", "\n      "))
+    if p.floor is not None:
+        floor, _ = median_ms(lambda: p.floor(**inputs))
+        print(f"  (the matrix products alone, NumPy: {floor:.3f} ms = {_fmt_ratio(floor, jit).strip()} × jax.jit: "
+              f"no NumPy code of this problem can be faster)")
     mc = rows[0]
     return {"name": p.name, "matcalc": mc.ms, "hand": hand, "jit": jit, "note": mc.note,
             "cpu": {r.label: r.cpu for r in rows if r.cpu is not None}}
