@@ -85,6 +85,9 @@ def is_integer(e: Expr) -> bool:
 
 # -- coefficients ------------------------------------------------------------------------
 
+_ONE = Fraction(1)      # shared: a sum's terms mostly carry 1, and need no new number each
+
+
 def split(e: Expr) -> tuple:
     """e = q·core with q a number: (q, core), core None when e is a number."""
     if e.op == "num":
@@ -95,7 +98,7 @@ def split(e: Expr) -> tuple:
     if e.op == "scale":
         q, c = split(e.args[0])
         return q, e.args[1] if c is None else Expr("scale", (c, e.args[1]), None, e.shape)
-    return Fraction(1), e
+    return _ONE, e
 
 
 def times_number(q, core: Expr | None) -> Expr:
@@ -140,7 +143,8 @@ def add(*terms: Expr) -> Expr:
         if core is None:
             constant += q
         else:
-            coeffs[core] = coeffs.get(core, 0) + q
+            before = coeffs.get(core)
+            coeffs[core] = q if before is None else before + q
     items = sorted(((core, q) for core, q in coeffs.items() if q != 0), key=lambda cq: cq[0].term_key)
     numbers = [q for _, q in items] + ([constant] if constant != 0 else [])
     if not numbers:
@@ -148,7 +152,8 @@ def add(*terms: Expr) -> Expr:
     if len(numbers) == 1:
         return times_number(numbers[0], items[0][0] if items else None)
     k = _shared_number(numbers)
-    terms = [times_number(q / k, core) for core, q in items]
+    terms = [times_number(q, core) for core, q in items] if k == 1 else \
+        [times_number(q / k, core) for core, q in items]
     if constant != 0:
         terms.append(num(constant / k))
     body = _factor_common(terms) if shape != (1, 1) else None
@@ -172,11 +177,11 @@ def _flat_terms(terms):
 
 
 def _shared_number(numbers) -> Fraction:
-    """The number every coefficient carries (2 in 2A − 2B; −2 in −2A − 2B), else 1."""
-    sizes = {abs(q) for q in numbers}
-    if len(sizes) != 1 or 1 in sizes:
-        return Fraction(1)
-    k = sizes.pop()
+    """The number every coefficient carries (2 in 2A − 2B; −2 in −2A − 2B), else 1.
+    Most sums answer at their first coefficient, ±1."""
+    k = abs(numbers[0])
+    if k == 1 or any(q != k and q != -k for q in numbers):
+        return _ONE
     return -k if all(q < 0 for q in numbers) else k
 
 

@@ -7,7 +7,7 @@ from fractions import Fraction
 from . import algebra as A
 from .dag import Graph, build, normalize_shapes
 from .derivation import Derivation, numeric_value
-from .engine import backward, reaching
+from .engine import backward, paused_gc, reaching
 from .errors import MatcalcError, ParseError, ShapeError, UnknownNameError, VerificationError
 from .program import is_program, parse_program
 from .syntax import parse, to_text
@@ -65,12 +65,27 @@ def grad(expr, wrt, shapes: dict | None = None, assume: dict | None = None, chec
 
     ``assume`` declares what a variable is (``{"Y": "onehot"}``, ``{"S": "symmetric"}``);
     ``check=True`` verifies every gradient and raises ``VerificationError`` on a mismatch."""
+    with paused_gc():
+        out = _derive(expr, wrt, shapes, assume)
+    if check:
+        for d in out.values():
+            report = d.verify(numeric=False)
+            if report.failed:
+                raise VerificationError(f"the gradient with respect to {d.wrt} failed its check: "
+                                        f"{next(c.line() for c in report.checks if not c.ok)}", report=report,
+                                        hint="this is a defect of matcalc's rules; please report the loss")
+    return out if isinstance(wrt, (list, tuple)) else out[_names(wrt)[0]]
+
+
+def _derive(expr, wrt, shapes, assume) -> dict:
+    """name -> Derivation, from one backward pass."""
     graph = _graph(expr, shapes, assume, scalar_root=True)
     names = _names(wrt)
     absent = _check_names(graph, names, shapes)
     present = [n for n in names if n not in absent]
     grads, steps = backward(graph, present)
     masks = _reach_masks(graph, present)
+    marked = [s for s in steps if s.assumed or s.suggested]      # the few steps notes are read from
     out = {}
     for name in names:
         if name in absent:
@@ -79,20 +94,14 @@ def grad(expr, wrt, shapes: dict | None = None, assume: dict | None = None, chec
                                    [f"{name} does not occur in the loss: its gradient is zero"], {name: shape})
             continue
         mine = _steps_for(graph, steps, name, masks)
+        noted = [s for s in marked if masks["of"].get(s.target_index, 0) & masks["bits"][name]]
         value = grads[name]
         if graph.assumptions.get(name) in ("symmetric", "spd"):
             value, step = symmetric_part(graph, name, value)
             mine.append(step)
-        out[name] = Derivation(graph.source, name, value, mine, graph, _assumptions(graph, mine),
-                               list(graph.notices) + _suggestions(mine))
-    if check:
-        for d in out.values():
-            report = d.verify(numeric=False)
-            if report.failed:
-                raise VerificationError(f"the gradient with respect to {d.wrt} failed its check: "
-                                        f"{next(c.line() for c in report.checks if not c.ok)}", report=report,
-                                        hint="this is a defect of matcalc's rules; please report the loss")
-    return out if isinstance(wrt, (list, tuple)) else out[names[0]]
+        out[name] = Derivation(graph.source, name, value, mine, graph, _assumptions(graph, noted),
+                               list(graph.notices) + _suggestions(noted))
+    return out
 
 
 def symmetric_part(graph: Graph, name: str, G):
@@ -111,15 +120,40 @@ def _steps_for(graph: Graph, steps: list, name: str, masks: dict | None = None) 
         reaches = {node.index for node in reaching(graph, {graph.target(name)})}
         return [s for s in steps if s.target_index in reaches]
     if "by_name" not in masks:       # one sweep over the steps serves every name
-        by_name = masks["by_name"] = {n: [] for n in masks["bits"]}
-        names = list(masks["bits"])
+        lists = [[] for _ in masks["bits"]]
+        into = _lists_of(graph, masks, lists)
         for s in steps:
-            mask = masks["of"].get(s.target_index, 0)
-            while mask:
-                low = mask & -mask
-                by_name[names[low.bit_length() - 1]].append(s)
-                mask ^= low
+            for found in into.get(s.target_index, ()):
+                found.append(s)
+        masks["by_name"] = dict(zip(masks["bits"], lists))
     return list(masks["by_name"][name])
+
+
+def _lists_of(graph: Graph, masks: dict, lists: list) -> dict:
+    """node index -> the lists (one a name) its steps go to.  A node shares the list of its
+    child that reaches the most names, extended by the names only it adds: a deep chain
+    decodes each name once, not once a node."""
+    of, into = masks["of"], {}
+    for node in graph.nodes:
+        mask = of.get(node.index)
+        if mask is None:
+            continue
+        below = [a for a in node.args if a.index in of]
+        best = max(below, key=lambda a: of[a.index].bit_count(), default=None)
+        base = into[best.index] if best is not None else []
+        extra = mask & ~of[best.index] if best is not None else mask
+        into[node.index] = base + [lists[i] for i in _bits(extra)] if extra else base
+    return into
+
+
+def _bits(mask: int) -> list:
+    """The positions of the 1s of ``mask``, lowest first."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
 
 
 def _reach_masks(graph: Graph, names: list) -> dict:

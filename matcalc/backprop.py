@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .expr import Expr
-from .printing import shape_text, to_latex, to_text
+from .printing import _Printer, shape_text, to_latex, to_text
 
 
 @dataclass
@@ -37,12 +37,25 @@ class BackpropProgram:
     results: dict = field(default_factory=dict)    # wrt -> the line's name
     steps: list = field(default_factory=list)      # the walk's steps, with the names standing in
     names: dict = field(default_factory=dict)      # forward value -> its name
+    root: Expr | None = None                       # the loss
+    _printer: object = field(default=None, repr=False, compare=False)
 
     def show(self, e: Expr) -> str:
-        """An expression of this program's steps, with the forward names (the loss is l)."""
+        """An expression of this program's steps, with the forward names (the loss is l).
+        One printer serves every step, so what the steps share is printed once."""
         if e in self.names:
             return self.names[e]
-        return to_text(e, names=self.names)
+        return self.printer().run(e)[0]
+
+    def printer(self) -> _Printer:
+        if self._printer is None or self._printer.names is not self.names:
+            self._printer = _Printer(self.names)
+        return self._printer
+
+    def loss_text(self) -> str:
+        """The loss with the forward names inside it (``s1`` where the loss is a named line)."""
+        name = self.names.get(self.root)
+        return name if name not in (None, "l") else self.printer().run(self.root)[0]
 
     @property
     def lines(self) -> list:
@@ -66,23 +79,26 @@ class BackpropProgram:
         return text
 
 
-def backprop_program(derivations: list, names: dict | None = None) -> BackpropProgram:
+def backprop_program(derivations: list, names: dict | None = None, chains: bool = False) -> BackpropProgram:
     """The program for these derivations (of one loss, from one backward pass): the forward
-    definitions, then the reverse walk with each named node's gradient standing in as dNAME."""
+    definitions, then the reverse walk with each named node's gradient standing in as dNAME.
+    ``chains`` names the partial products of long matrix chains too (a view's choice: code
+    generation orders a chain's products itself)."""
     from . import algebra as A
     from .engine import walk
     first = derivations[0]
     graph = first.graph
-    named = dict(names) if names is not None else forward_names(graph, derivations)
+    named = dict(names) if names is not None else forward_names(graph, derivations, chains)
     program = BackpropProgram()
-    by_expr: dict = {}
+    printer = _Printer({})                                # the names defined so far
+    by_expr = printer.names
     for node in graph.nodes:                              # forward, in topological order
         name = named.get(node.index)
         if name is None or node.expr in by_expr:
             continue
+        printer.name(node.expr, name)                     # a line prints its own value in full
         program.forward.append(Line(name, node.expr, "forward", shape=node.shape,
-                                    text=to_text(node.expr, names=by_expr)))
-        by_expr[node.expr] = name
+                                    text=printer.run(node.expr)[0]))
     wanted = {d.wrt: d for d in derivations}
     taken = set(by_expr.values()) | set(graph.variables) | set(graph.inference.dimension_names)
     lines: dict = {}
@@ -100,7 +116,7 @@ def backprop_program(derivations: list, names: dict | None = None) -> BackpropPr
 
     targets = {graph.target(d.wrt) for d in derivations if graph.target(d.wrt) is not None}
     _, steps = walk(graph, targets, rename=rename)
-    program.steps, program.names = steps, {graph.root.expr: "l", **by_expr}
+    program.steps, program.names, program.root = steps, {graph.root.expr: "l", **by_expr}, graph.root.expr
     rules: dict = {}
     for s in steps:
         if not s.is_fan_out:
@@ -113,14 +129,14 @@ def backprop_program(derivations: list, names: dict | None = None) -> BackpropPr
         if node.role == "variable" and node.term.value in wanted and node.term.value in graph.assumptions:
             value = _project(graph, node.term.value, G)
         program.backward.append(Line(dname, value, "backward", tuple(dict.fromkeys(rules.get(node.index, ()))),
-                                     node.shape, to_text(value, names=by_expr)))
+                                     node.shape, printer.run(value)[0]))
         name = node.term.value if node.role == "variable" else named.get(node.index)
         if name in wanted:
             program.results[name] = dname
     for d in derivations:                                # asked for, but on no path (a zero gradient)
         if d.wrt not in program.results:
             dname = _fresh(f"d{d.wrt}", taken)
-            program.backward.append(Line(dname, d.value, "backward", (), d.shape, to_text(d.value, names=by_expr)))
+            program.backward.append(Line(dname, d.value, "backward", (), d.shape, printer.run(d.value)[0]))
             program.results[d.wrt] = dname
     return program
 
@@ -150,8 +166,9 @@ def _steps_into(derivations: list, index: int):
                 yield s
 
 
-def forward_names(graph, derivations: list) -> dict:
-    """node index -> name: the user's program's names; else Z/A by role, t for repeats."""
+def forward_names(graph, derivations: list, chains: bool = False) -> dict:
+    """node index -> name: the user's program's names; else Z/A by role, t for repeats and
+    (with ``chains``) for the partial products of long matrix chains."""
     names = {node.index: name for name, node in graph.intermediates.items()}
     if names:
         return names
@@ -168,10 +185,10 @@ def forward_names(graph, derivations: list) -> dict:
                 and role.get(node.args[0].index, "").startswith("Z"):
             role[node.index] = "A" + role[node.args[0].index][1:]
     out = {i: n for i, n in role.items() if n not in taken}
-    shared = _shared(graph)
+    wanted = _shared(graph) | (_partial_products(graph) if chains else set())
     k = 0
     for node in graph.nodes:
-        if node.index in out or node.index not in shared:
+        if node.index in out or node.index not in wanted:
             continue
         k += 1
         while f"t{k}" in taken:
@@ -188,6 +205,27 @@ def _is_affine(node) -> bool:
                and a.shape[0] != 1 for a in node.args)
 
 
+CHAIN_NAMED = 4        # factors from which a partial product of a matrix chain gets a name
+
+
+def _partial_products(graph) -> set:
+    """Partial products of long matrix chains (A1*A2*A3*A4 in tr(A1*…*An)): a matrix product
+    of at least CHAIN_NAMED factors that is an operand of another.  Named, the n steps of a
+    chain print in O(n) characters (dt2 = dt3*A6.T), not O(n²)."""
+    out = set()
+    for node in graph.nodes:
+        if not _is_product(node):
+            continue
+        for a in node.args:
+            if _is_product(a) and a.expr.op == "mul" and len(a.expr.args) >= CHAIN_NAMED:
+                out.add(a.index)
+    return out
+
+
+def _is_product(node) -> bool:
+    return node.rule is not None and node.rule.id == "R5"
+
+
 def _shared(graph) -> set:
     """Operation nodes the loss uses more than once, and that are not tiny: worth a name."""
     return {n.index for n in graph.nodes if n.role == "operation" and n is not graph.root
@@ -195,12 +233,13 @@ def _shared(graph) -> set:
 
 
 def latex_lines(program: BackpropProgram) -> list:
-    """The program as the rows of an align* block."""
-    from .printing import latex_name
+    """The program as the rows of an align* block: each line's value in full, with the other
+    lines' names inside it (one printer for all the lines)."""
+    from .printing import _Latex, latex_name
+    printer = _Latex({line.expr: _latex_line_name(line.name, latex_name) for line in program.lines})
     rows = []
     for line in program.lines:
-        names = {ln.expr: ln.name for ln in program.lines if ln is not line}
-        rhs = _latex_with_names(line.expr, names)
+        rhs = printer.run(line.expr)[0]
         note = ""
         if line.kind == "backward" and line.rules:
             note = rf" && \text{{[{', '.join(line.rules)}]}}"
@@ -212,12 +251,6 @@ def _latex_line_name(name: str, latex_name) -> str:
     if name.startswith("d") and len(name) > 1:
         return rf"\partial {latex_name(name[1:])}"
     return latex_name(name)
-
-
-def _latex_with_names(e: Expr, names: dict) -> str:
-    from .printing import _Latex, latex_name
-    return _Latex({k: (rf"\partial {latex_name(v[1:])}" if v.startswith("d") and len(v) > 1 else latex_name(v))
-                   for k, v in names.items()}).run(e)[0]
 
 
 __all__ = ["BackpropProgram", "Line", "backprop_program", "forward_names", "to_latex"]

@@ -6,7 +6,8 @@ gradient has its node's shape)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import gc
+from contextlib import contextmanager
 from functools import lru_cache
 from itertools import permutations
 
@@ -19,29 +20,63 @@ from .registry import Op, Rule, kind_holds, kind_of
 from .shapes import match_syntax
 
 
-@dataclass(frozen=True)
 class Step:
     """One application of a rule: the gradient of ``target`` contributed by ``node``
-    (or, for a fan-out, the sum of the contributions a node collects)."""
+    (or, for a fan-out, the sum of the contributions a node collects).
 
-    rule_id: str
-    node: Expr            # the node's value
-    upstream: Expr        # G = ∂l/∂node
-    result: Expr          # the contribution to ∂l/∂target
-    shape: tuple          # the target's shape (Rule 0)
-    explanation: str
-    rule_name: str
-    target: Expr          # the operand's value
-    node_index: int
-    target_index: int
-    source: str = ""
-    parts: tuple = ()     # a fan-out's contributions
-    assumed: tuple = ()   # (variable, assumption) a fused rule relied on
-    suggested: tuple = () # (variable, assumption) that would have given the textbook form
+    ``node`` and ``target`` may be given as DAG nodes: their values are then built when first
+    asked, so a walk never builds what no one reads (the partial sums of a long chain of +)."""
+
+    __slots__ = ("rule_id", "_node", "upstream", "result", "shape", "explanation", "rule_name", "_target",
+                 "node_index", "target_index", "source", "parts", "assumed", "suggested")
+
+    def __init__(self, rule_id: str, node, upstream: Expr, result: Expr, shape: tuple, explanation: str,
+                 rule_name: str, target, node_index: int, target_index: int, source: str = "",
+                 parts: tuple = (), assumed: tuple = (), suggested: tuple = ()):
+        self.rule_id, self._node, self.upstream, self.result = rule_id, node, upstream, result
+        self.shape, self.explanation, self.rule_name, self._target = shape, explanation, rule_name, target
+        self.node_index, self.target_index, self.source = node_index, target_index, source
+        self.parts = parts            # a fan-out's contributions
+        self.assumed = assumed        # (variable, assumption) a fused rule relied on
+        self.suggested = suggested    # (variable, assumption) that would have given the textbook form
+
+    @property
+    def node(self) -> Expr:
+        """The node's value."""
+        return _value(self._node)
+
+    @property
+    def target(self) -> Expr:
+        """The operand's value."""
+        return _value(self._target)
 
     @property
     def is_fan_out(self) -> bool:
         return self.rule_id == "fan-out"
+
+    def __repr__(self) -> str:
+        return (f"Step(rule_id={self.rule_id!r}, node={self.node!r}, upstream={self.upstream!r}, "
+                f"result={self.result!r}, shape={self.shape!r})")
+
+
+def _value(x) -> Expr:
+    return x if isinstance(x, Expr) else x.expr
+
+
+@contextmanager
+def paused_gc():
+    """Python's cyclic garbage collector paused while a derivation builds what it keeps (nodes,
+    expressions, steps): every full collection walks the whole heap, and a growing heap sets
+    one off each time it grows by a quarter.  Reference counting still frees what dies; a
+    cycle waits for the next collection.  Nested pauses are free."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def walk(graph: Graph, targets: set, seed: Expr | None = None, fused=None, rename=None) -> tuple[dict, list]:
@@ -49,6 +84,11 @@ def walk(graph: Graph, targets: set, seed: Expr | None = None, fused=None, renam
     ``seed`` (of the root's shape) gives a vector-Jacobian product instead of the gradient;
     ``fused`` limits which fused rules may apply (None: all of them); ``rename(node, G)``
     may stand a name in for G from there on (the backprop program's dZ1)."""
+    with paused_gc():
+        return _walk(graph, targets, seed, fused, rename)
+
+
+def _walk(graph: Graph, targets: set, seed, fused, rename) -> tuple[dict, list]:
     needs = reaching(graph, targets)
     pending: dict = {graph.root: [A.ONE if seed is None else seed]}
     grads, steps = {}, []
@@ -61,15 +101,15 @@ def walk(graph: Graph, targets: set, seed: Expr | None = None, fused=None, renam
         if rename is not None:
             G = rename(node, G) or G
         if len(parts) > 1:
-            steps.append(Step("fan-out", node.expr, G, G, node.shape, FAN_OUT, "fan-out sum", node.expr,
+            steps.append(Step("fan-out", node, G, G, node.shape, FAN_OUT, "fan-out sum", node,
                               node.index, node.index, parts=tuple(parts)))
         if node.role != "operation":
             continue
         rule, binding = select(graph, node, fused)
         for target, result, rule_id, name in contributions(graph, node, rule, binding, G, needs):
             pending.setdefault(target, []).append(result)
-            steps.append(Step(rule_id, node.expr, G, result, target.shape, explanation(rule, node), name,
-                              target.expr, node.index, target.index, getattr(rule, "source", ""),
+            steps.append(Step(rule_id, node, G, result, target.shape, explanation(rule, node), name,
+                              target, node.index, target.index, getattr(rule, "source", ""),
                               assumed=_assumed(graph, rule, binding), suggested=_suggested(graph, rule, binding)))
     return grads, steps
 
@@ -130,17 +170,38 @@ def explanation(rule, node: Node) -> str:
 
 
 def environment(graph: Graph, node: Node, rule, binding: dict, G: Expr) -> dict:
-    """What a template may name: G, the pattern's names, the shape's dimensions, and df."""
-    env = {"G": G}
-    env.update({name: graph.node_of(t).expr for name, t in binding.items()})
-    shapes = {name: graph.node_of(t).shape for name, t in binding.items()}
+    """What a template may name: G, the pattern's names, the shape's dimensions, and df.
+    The operands' values are built only if the template names them."""
+    operands = {name: graph.node_of(t) for name, t in binding.items()}
+    env = _Env({} if "G" in operands else {"G": G}, operands)
+    shapes = {name: n.shape for name, n in operands.items()}
     dims = bind_dims(rule, shapes, node.shape if not getattr(rule, "fused", False) else None) or {}
     for name, d in dims.items():
-        env.setdefault(name, A.dim_value(d))
+        if name not in env:
+            dict.__setitem__(env, name, A.dim_value(d))
     if getattr(rule, "elementwise", False):
         derivative = rule.derivative
         env["df"] = lambda x: instantiate(derivative, {"x": x}, graph.table)
     return env
+
+
+class _Env(dict):
+    """A template's environment whose operand values (DAG nodes) are built when first read:
+    the add gate's template is G alone, and never builds the partial sums it passes on."""
+
+    def __init__(self, values: dict, operands: dict):
+        super().__init__(values)
+        self.operands = operands
+
+    def __missing__(self, name):
+        value = self[name] = self.operands[name].expr
+        return value
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or name in self.operands
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
 
 
 # -- choosing the rule ---------------------------------------------------------------------
@@ -221,8 +282,9 @@ def match_ac(pattern, term, graph: Graph, binding: dict | None = None):
                 binding.clear()
                 binding.update(trial)
                 return binding
-        ps, ts = _flatten(pattern, family, graph), _flatten(term, family, graph)
-        if len(ps) != len(ts) or len(ps) > 6:
+        ps = _flatten(pattern, family, graph)
+        ts = _flatten(term, family, graph, limit=len(ps)) if len(ps) <= 6 else None
+        if ts is None or len(ps) != len(ts):
             return None
         for order in permutations(ts):
             if any(p_sign != t_sign for (p_sign, _), (t_sign, _) in zip(ps, order)):
@@ -280,10 +342,13 @@ def _scalar_product(term, graph) -> bool:
         return False
 
 
-def _flatten(t, family, graph) -> list:
-    """(sign, term) for the operands of a chain of one family of operators."""
+def _flatten(t, family, graph, limit: int | None = None) -> list | None:
+    """(sign, term) for the operands of a chain of one family of operators; None once there are
+    more than ``limit`` of them (a long sum is not read to its end at every one of its links)."""
     out, stack = [], [(1, t)]
     while stack:
+        if limit is not None and len(out) + len(stack) > limit:
+            return None
         sign, x = stack.pop()
         if family == "+" and x.op in ("+", "-"):
             stack.extend([(sign if x.op == "+" else -sign, x.args[1]), (sign, x.args[0])])
@@ -371,4 +436,4 @@ def backward(graph: Graph, wrt: list, seed: Expr | None = None, fused=None) -> t
     return out, steps
 
 
-__all__ = ["Step", "walk", "backward", "reaching", "select", "environment", "contributions", "match_ac"]
+__all__ = ["Step", "walk", "paused_gc", "backward", "reaching", "select", "environment", "contributions", "match_ac"]

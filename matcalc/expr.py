@@ -19,6 +19,7 @@ Every other op is a record of the operator registry (``registry.py``).
 from __future__ import annotations
 
 import hashlib
+import re
 from fractions import Fraction
 from weakref import WeakValueDictionary
 
@@ -30,7 +31,7 @@ class Expr:
     constructors, which keep every expression in one normal form."""
 
     __slots__ = ("op", "args", "value", "shape", "_sketch", "_digest", "_size", "_depth", "_ntrans",
-                 "_weight", "__weakref__")
+                 "_weight", "_key", "_term_key", "__weakref__")
 
     def __new__(cls, op: str, args: tuple = (), value=None, shape: tuple = (1, 1)):
         key = (op, value, shape, args)
@@ -39,7 +40,7 @@ class Expr:
             return found
         e = object.__new__(cls)
         e.op, e.args, e.value, e.shape = op, args, value, shape
-        e._sketch = e._digest = e._size = e._depth = e._ntrans = e._weight = None
+        e._sketch = e._digest = e._size = e._depth = e._ntrans = e._weight = e._key = e._term_key = None
         _TABLE[key] = e
         return e
 
@@ -119,14 +120,20 @@ class Expr:
 
     @property
     def key(self) -> tuple:
-        """The canonical order of factors: simpler first (w2*relu(...)), then by how they read,
-        then by structure."""
-        return (self.weight, self.sketch.lower(), self.sketch, self.digest)
+        """The canonical order of factors: simpler first (w2*relu(...)), then by how they read
+        (numbers in names by their value: x2 before x10), then by structure."""
+        if self._key is None:
+            self._key = (self.weight, natural(self.sketch.lower()), self.sketch, self.digest)
+        return self._key
 
     @property
     def term_key(self) -> tuple:
-        """The canonical order of the terms of a sum: the most involved first (W*X + b*1ᵀ − Y)."""
-        return (-self.weight, self.sketch.lower(), self.sketch, self.digest)
+        """The canonical order of the terms of a sum: the most involved first (W*X + b*1ᵀ − Y),
+        then as ``key`` (x1'*A1*x1 + x2'*A2*x2 + … + x10'*A10*x10)."""
+        if self._term_key is None:
+            weight, *rest = self.key
+            self._term_key = (-weight, *rest)
+        return self._term_key
 
     def nodes(self) -> list:
         """Every distinct sub-expression, children before parents (no recursion)."""
@@ -147,6 +154,14 @@ class Expr:
 
 SKETCH = 40
 WEIGHT_CAP = 10**6
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural(text: str) -> tuple:
+    """``text`` for a natural sort: its runs of digits as numbers ("x10" after "x9").  The runs
+    alternate, text first, so two keys compare text with text and number with number."""
+    parts = _DIGITS.split(text)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
 def _sketch(e: Expr) -> str:

@@ -4,8 +4,9 @@ back to the same function), and in LaTeX.
 Precedence follows MATLAB's, which the grammar implements: ``+ -`` < ``* / .* ./``
 (one level, left to right) < unary minus < ``^ .^`` < the transpose ``'``.
 Each node's text is made once from its children's (no recursion, nothing
-rebuilt), so printing costs the size of what is printed; generic operators
-print from their registry record.
+rebuilt, a long text kept as a rope of its parts and joined once), so printing
+costs the size of what is printed; generic operators print from their registry
+record.
 """
 
 from __future__ import annotations
@@ -25,6 +26,68 @@ def _table():
     return load()
 
 
+# -- texts as ropes -----------------------------------------------------------------------------
+#
+# A node's text is made of its children's.  Copying a child's text into its parent's would copy
+# the text below a node once per level above it (depth × length for a long gradient), so a long
+# text is kept as a rope: the tuple of its parts, strings and the ropes of the children, joined
+# once, at the end, without recursion.  A short text is one string: copying it costs at most
+# FLAT characters a node.
+
+FLAT = 128
+
+
+class _Rope:
+    """A text longer than FLAT characters, as its parts; ``lead`` is its first character."""
+
+    __slots__ = ("parts", "length", "lead")
+
+    def __init__(self, parts: tuple, length: int):
+        self.parts, self.length = parts, length
+        first = next(p for p in parts if len(p))
+        self.lead = first[:1] if isinstance(first, str) else first.lead
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def _cat(*parts):
+    """The parts one after the other: a string when short (then every part is a string)."""
+    length = sum(map(len, parts))
+    return "".join(parts) if length <= FLAT else _Rope(parts, length)
+
+
+def _join(sep: str, items) -> object:
+    parts = []
+    for i, item in enumerate(items):
+        if i:
+            parts.append(sep)
+        parts.append(item)
+    return _cat(*parts)
+
+
+def _lead(text) -> str:
+    return text[:1] if isinstance(text, str) else text.lead
+
+
+def _flatten(text) -> str:
+    """A rope as one string: each part visited once, left to right (no recursion)."""
+    if isinstance(text, str):
+        return text
+    out, stack = [], [text]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            out.append(x)
+        else:
+            stack.extend(reversed(x.parts))
+    return "".join(out)
+
+
+def _parens(text):
+    return _cat("(", text, ")")
+
+
 # -- the matcalc language ---------------------------------------------------------------------
 
 def to_text(e: Expr, names: dict | None = None, powers: bool = True) -> str:
@@ -33,7 +96,17 @@ def to_text(e: Expr, names: dict | None = None, powers: bool = True) -> str:
     return _Printer(names, powers).run(e)[0]
 
 
+def text_printer(names: dict | None = None):
+    """``to_text`` for many expressions that share sub-expressions (the steps of a walk): each
+    distinct node's text is made once for all of them."""
+    printer = _Printer(names)
+    return lambda e: printer.run(e)[0]
+
+
 class _Printer:
+    """Prints expressions, each distinct node once; one printer may print many expressions
+    (the steps of a walk) and shares the text of what they have in common."""
+
     def __init__(self, names: dict | None = None, powers: bool = True):
         self.names = names or {}
         self.powers = powers
@@ -41,14 +114,23 @@ class _Printer:
         self.table = None
 
     def run(self, e: Expr):
-        """Children before parents, each node once; a named node is not looked inside."""
+        """(text, precedence) of ``e``, which is printed in full even where it has a name."""
+        text, prec = self.one(e) if e in self.names else self.get(e)
+        return _flatten(text), prec
+
+    def get(self, e: Expr):
+        """(text or rope, precedence) of ``e``: children before parents, each node once; a named
+        node is not looked inside."""
         names, memo = self.names, self.memo
+        found = memo.get(e)
+        if found is not None:
+            return found
         stack = [(e, False)]
         while stack:
             node, ready = stack.pop()
             if node in memo:
                 continue
-            if node is not e and node in names:
+            if node in names:
                 memo[node] = (names[node], ATOM)
                 continue
             if not ready:
@@ -58,15 +140,27 @@ class _Printer:
             memo[node] = self.one(node)
         return memo[e]
 
-    def get(self, e: Expr):
-        if e not in self.memo:
-            self.run(e)
-        return self.memo[e]
+    def text(self, e: Expr):
+        return self.get(e)[0]
 
-    def wrap(self, e: Expr, above: int) -> str:
+    def name(self, e: Expr, name: str) -> None:
+        """Print ``e`` as ``name`` in what is printed from here on (a program's next lines)."""
+        self.names[e] = name
+        self.memo.clear()
+        index = self.__dict__.get("_sum_index")
+        if index is not None and e.op == "add":
+            for t in e.args:
+                index.setdefault(t, []).append(e)
+        chains = self.__dict__.get("_chain_index")
+        if chains is not None and e.op == "mul":
+            found = chains.setdefault(e.args[0], [])
+            found.append(e)
+            found.sort(key=lambda x: -len(x.args))
+
+    def wrap(self, e: Expr, above: int):
         """e's text, in parentheses unless it binds tighter than ``above``."""
         text, prec = self.get(e)
-        return text if prec > above else f"({text})"
+        return text if prec > above else _parens(text)
 
     def one(self, e: Expr):
         op = e.op
@@ -97,16 +191,17 @@ class _Printer:
         if op == "pow":
             return self.power(e)
         if op == "transpose":
-            return f"{self.wrap(e.args[0], POWER)}.T", POSTFIX
+            return _cat(self.wrap(e.args[0], POWER), ".T"), POSTFIX
         if op in ("tr", "sum", "det", "inv"):
-            return f"{op}({self.get(e.args[0])[0]})", ATOM
+            return _cat(f"{op}(", self.text(e.args[0]), ")"), ATOM
         return self.generic(e)
 
     def sum(self, e: Expr):
+        """The terms with their signs, the negative ones last: W*X + b*ones(m).T - Y."""
         terms = named_partial_sum(e, self.names, self.__dict__)
         terms = sorted(terms, key=lambda t: A.split(t)[0] < 0)
         broadcast = e.shape != (1, 1) and any(_broadcast_scalar(t) is None for t in terms)
-        out = ""
+        parts = []
         for i, t in enumerate(terms):
             q, core = A.split(t)
             negative = q < 0
@@ -114,71 +209,90 @@ class _Printer:
             scalar = _broadcast_scalar(shown) if broadcast else None
             text, prec = self.get(scalar if scalar is not None else shown)
             if scalar is not None and prec <= SUM:
-                text = f"({text})"
+                text = _parens(text)
             if negative:
-                text = text if prec > SUM else f"({text})"
-                out += f"-{text}" if i == 0 else f" - {text}"
+                parts += ["-" if i == 0 else " - ", text if prec > SUM else _parens(text)]
             else:
-                out += text if i == 0 else f" + {text}"
-        return out, (UNARY if out.startswith("-") and len(terms) == 1 else SUM)
+                parts += [text] if i == 0 else [" + ", text]
+        out = _cat(*parts)
+        return out, (UNARY if _lead(out) == "-" and len(terms) == 1 else SUM)
 
     def product(self, e: Expr):
         q, numerator, denominator = _factors(e)
         parts = [str(abs(q.numerator))] if abs(q.numerator) != 1 or not numerator else []
         for f in numerator:
-            if f.op == "mul":
-                parts.append(self.chain(f.args))
-            else:
-                parts.append(self.wrap(f, PRODUCT))
-        text = "*".join(parts)
+            parts.append(self.chain(f.args) if f.op == "mul" else self.wrap(f, PRODUCT))
+        text = _join("*", parts)
         den = [str(q.denominator)] if q.denominator != 1 else []
         den += [self.wrap(f, PRODUCT) for f in denominator]
         if den:
-            body = "*".join(den)
-            text += f"/{body}" if len(den) == 1 else f"/({body})"
+            body = _join("*", den)
+            text = _cat(text, "/", body) if len(den) == 1 else _cat(text, "/(", body, ")")
         if q < 0:
-            return f"-{text}", UNARY
+            return _cat("-", text), UNARY
         return text, PRODUCT
 
-    def chain(self, factors) -> str:
+    def chain(self, factors):
+        """A matrix product; a named product among its factors in a row by its name (t2*A6, with
+        t2 = A1*…*A5); with ``powers``, k equal square factors in a row as X^k."""
         parts, i = [], 0
         while i < len(factors):
+            named = self.named_chain(factors, i) if self.names else None
+            if named is not None:
+                parts.append(self.names[named])
+                i += len(named.args)
+                continue
             f, k = factors[i], 1
             while self.powers and i + k < len(factors) and factors[i + k] is f and f.rows == f.cols:
                 k += 1
-            text = self.wrap(f, PRODUCT)
-            parts.append(text if k == 1 else f"{self.wrap(f, POWER)}^{k}")
+            parts.append(self.wrap(f, PRODUCT) if k == 1 else _cat(self.wrap(f, POWER), f"^{k}"))
             i += k
-        return "*".join(parts)
+        return _join("*", parts)
+
+    def named_chain(self, factors, i: int):
+        """The longest named product whose factors are factors[i:…], short of all of them."""
+        index = self.__dict__.get("_chain_index")
+        if index is None:
+            index = self._chain_index = {}
+            for named in self.names:
+                if named.op == "mul":
+                    index.setdefault(named.args[0], []).append(named)
+            for found in index.values():
+                found.sort(key=lambda e: -len(e.args))
+        for named in index.get(factors[i], ()):
+            k = len(named.args)
+            if k < len(factors) and factors[i:i + k] == named.args:
+                return named
+        return None
 
     def hadamard(self, e: Expr):
         top = [f for f in e.args if not (f.op == "pow" and A.is_number(f.args[1], -1))]
         bottom = [f.args[0] for f in e.args if f.op == "pow" and A.is_number(f.args[1], -1)]
-        text = ".*".join(self.wrap(f, PRODUCT) for f in top) if top else "1"
+        parts = [_join(".*", [self.wrap(f, PRODUCT) for f in top]) if top else "1"]
         for f in bottom:
-            text += f"./{self.wrap(f, PRODUCT)}"
-        return text, PRODUCT
+            parts += ["./", self.wrap(f, PRODUCT)]
+        return _cat(*parts), PRODUCT
 
     def power(self, e: Expr):
         base, p = e.args
         scalar = base.is_scalar
         if A.is_number(p, Fraction(1, 2)):
-            return f"sqrt({self.get(base)[0]})", ATOM
+            return _cat("sqrt(", self.text(base), ")"), ATOM
         if A.is_number(p, -1):
-            return (f"1/{self.wrap(base, PRODUCT)}" if scalar else f"1./{self.wrap(base, PRODUCT)}"), PRODUCT
+            return _cat("1/" if scalar else "1./", self.wrap(base, PRODUCT)), PRODUCT
         if A.is_number(p, Fraction(-1, 2)):
-            return (f"1/sqrt({self.get(base)[0]})" if scalar else f"1./sqrt({self.get(base)[0]})"), PRODUCT
-        exponent, prec = self.get(p)
+            return _cat("1/sqrt(" if scalar else "1./sqrt(", self.text(base), ")"), PRODUCT
+        exponent = self.text(p)
         if not (p.op in ("var", "dim") or (p.op == "num" and p.value >= 0 and p.value.denominator == 1)):
-            exponent = f"({exponent})"
-        return f"{self.wrap(base, POWER)}{'^' if scalar else '.^'}{exponent}", POWER
+            exponent = _parens(exponent)
+        return _cat(self.wrap(base, POWER), "^" if scalar else ".^", exponent), POWER
 
     def generic(self, e: Expr):
         table = self.table = self.table or _table()
         record = table.by_op.get(e.op)
-        args = [self.get(a)[0] for a in e.args]
+        args = [self.text(a) for a in e.args]
         if record is None or record.text is None:
-            return f"{e.op}({', '.join(args)})", ATOM
+            return _cat(f"{e.op}(", _join(", ", args), ")"), ATOM
         values = dict(zip(record.operands, args))
         values.update(_dimension_values(record, e))
         return _fill(record.text, values), ATOM
@@ -186,7 +300,9 @@ class _Printer:
 
 def named_partial_sum(e: Expr, names: dict, cache: dict) -> list:
     """The terms of a sum, where a named sum's terms are all among them replaced by that name:
-    W2*A1 + b2*ones(m)' - Y, with Z2 = W2*A1 + b2*ones(m)', reads Z2 - Y."""
+    W2*A1 + b2*ones(m)' - Y, with Z2 = W2*A1 + b2*ones(m)', reads Z2 - Y.  The names come
+    first, in the order of their first terms; one pass over the terms (a name's terms are
+    taken once, so names never overlap)."""
     if not names:
         return list(e.args)
     index = cache.get("_sum_index")
@@ -196,15 +312,17 @@ def named_partial_sum(e: Expr, names: dict, cache: dict) -> list:
             if named.op == "add":
                 for t in named.args:
                     index.setdefault(t, []).append(named)
-    terms = list(e.args)
-    present = set(terms)
-    for t in e.args:
+    terms = e.args
+    left, found = set(terms), []
+    for t in terms:
+        if t not in left:
+            continue
         for named in index.get(t, ()):
-            if named is not e and len(named.args) < len(terms) and all(a in present for a in named.args):
-                rest = [x for x in terms if x not in set(named.args)]
-                return [named] + named_partial_sum(A.add(*rest), names, cache) if len(rest) > 1 \
-                    and A.add(*rest).op == "add" else [named] + rest
-    return terms
+            if named is not e and len(named.args) < len(terms) and all(a in left for a in named.args):
+                left.difference_update(named.args)
+                found.append(named)
+                break
+    return found + [t for t in terms if t in left] if found else list(terms)
 
 
 def _number(q: Fraction):
@@ -249,8 +367,17 @@ def _dimension_values(record, e: Expr) -> dict:
     return {name: dim_text(d) for name, d in dimension_binding(record, e).items()}
 
 
-def _fill(template: str, values: dict) -> str:
-    return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: values.get(m.group(1), m.group(0)), template)
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _fill(template: str, values: dict):
+    """A registry template with its {fields} filled in (a field without a value stays as written)."""
+    parts, at = [], 0
+    for m in _FIELD.finditer(template):
+        parts += [template[at:m.start()], values.get(m.group(1), m.group(0))]
+        at = m.end()
+    parts.append(template[at:])
+    return _cat(*parts)
 
 
 # -- LaTeX --------------------------------------------------------------------------------------
@@ -306,68 +433,62 @@ class _Latex(_Printer):
         if op == "zeros":
             return rf"\mathbf{{0}}_{{{dim_text(e.rows)} \times {dim_text(e.cols)}}}", ATOM
         if op == "add":
-            text, prec = self.sum(e)
-            return text.replace(" - ", " - ").replace(" + ", " + "), prec
+            return self.sum(e)
         if op in ("smul", "scale"):
             return self.product(e)
         if op == "mul":
-            return " ".join(self.wrap(f, PRODUCT) for f in e.args), PRODUCT
+            return _join(" ", [self.wrap(f, PRODUCT) for f in e.args]), PRODUCT
         if op == "hadamard":
             top = [f for f in e.args if not (f.op == "pow" and A.is_number(f.args[1], -1))]
             bottom = [f.args[0] for f in e.args if f.op == "pow" and A.is_number(f.args[1], -1)]
-            text = r" \odot ".join(self.wrap(f, PRODUCT) for f in top) if top else r"\mathbf{1}"
+            parts = [_join(r" \odot ", [self.wrap(f, PRODUCT) for f in top]) if top else r"\mathbf{1}"]
             for f in bottom:
-                text += rf" \oslash {self.wrap(f, PRODUCT)}"
-            return text, PRODUCT
+                parts += [r" \oslash ", self.wrap(f, PRODUCT)]
+            return _cat(*parts), PRODUCT
         if op == "pow":
             base, p = e.args
             if A.is_number(p, Fraction(1, 2)):
-                return rf"\sqrt{{{self.get(base)[0]}}}", ATOM
-            exponent = self.get(p)[0]
+                return _cat(r"\sqrt{", self.text(base), "}"), ATOM
             circ = "" if base.is_scalar else r"\circ "
-            return f"{self.wrap(base, POSTFIX)}^{{{circ}{exponent}}}", POWER
+            return _cat(self.wrap(base, POSTFIX), "^{", circ, self.text(p), "}"), POWER
         if op == "transpose":
-            return rf"{self.wrap(e.args[0], POSTFIX)}^\top", POSTFIX
-        if op == "tr":
-            return rf"\operatorname{{tr}}\left({self.get(e.args[0])[0]}\right)", ATOM
-        if op == "sum":
-            return rf"\operatorname{{sum}}\left({self.get(e.args[0])[0]}\right)", ATOM
-        if op == "det":
-            return rf"\det\left({self.get(e.args[0])[0]}\right)", ATOM
+            return _cat(self.wrap(e.args[0], POSTFIX), r"^\top"), POSTFIX
+        if op in ("tr", "sum", "det"):
+            head = {"tr": r"\operatorname{tr}", "sum": r"\operatorname{sum}", "det": r"\det"}[op]
+            return _cat(head, r"\left(", self.text(e.args[0]), r"\right)"), ATOM
         if op == "inv":
-            return rf"{self.wrap(e.args[0], POSTFIX)}^{{-1}}", POSTFIX
+            return _cat(self.wrap(e.args[0], POSTFIX), "^{-1}"), POSTFIX
         return self.generic(e)
 
-    def wrap(self, e: Expr, above: int) -> str:
+    def wrap(self, e: Expr, above: int):
         text, prec = self.get(e)
-        return text if prec > above else rf"\left({text}\right)"
+        return text if prec > above else _cat(r"\left(", text, r"\right)")
 
     def product(self, e: Expr):
         q, numerator, denominator = _factors(e)
-        parts = [self.wrap(f, PRODUCT) if f.op != "mul" else " ".join(self.wrap(g, PRODUCT) for g in f.args)
+        parts = [self.wrap(f, PRODUCT) if f.op != "mul" else _join(" ", [self.wrap(g, PRODUCT) for g in f.args])
                  for f in numerator]
         den = [self.wrap(f, PRODUCT) for f in denominator]
-        front = ""
+        front = None
         if q.denominator != 1 or den:
-            top = str(abs(q.numerator))
-            bottom = " ".join(([str(q.denominator)] if q.denominator != 1 else []) + den)
-            front = rf"\frac{{{top}}}{{{bottom}}}"
+            bottom = _join(" ", ([str(q.denominator)] if q.denominator != 1 else []) + den)
+            front = _cat(r"\frac{", str(abs(q.numerator)), "}{", bottom, "}")
         elif abs(q) != 1 or not parts:
             front = str(abs(q.numerator))
-        text = " ".join([front] + parts if front else parts)
-        return (f"-{text}", UNARY) if q < 0 else (text, PRODUCT)
+        text = _join(" ", [front] + parts if front is not None else parts)
+        return (_cat("-", text), UNARY) if q < 0 else (text, PRODUCT)
 
     def generic(self, e: Expr):
         table = self.table = self.table or _table()
         record = table.by_op.get(e.op)
-        args = [self.get(a)[0] for a in e.args]
+        args = [self.text(a) for a in e.args]
         if record is None or record.latex is None:
-            return rf"\operatorname{{{e.op}}}\left({', '.join(args)}\right)", ATOM
+            return _cat(rf"\operatorname{{{e.op}}}\left(", _join(", ", args), r"\right)"), ATOM
         if record.elementwise:
-            return rf"{record.latex}\left({args[0]}\right)", ATOM
+            return _cat(record.latex, r"\left(", args[0], r"\right)"), ATOM
         values = dict(zip(record.operands, args))
         values.update(_dimension_values(record, e))
         return _fill(record.latex, values), ATOM
 
 
-__all__ = ["to_text", "to_latex", "latex_name", "shape_text"]
+__all__ = ["to_text", "text_printer", "to_latex", "latex_name", "shape_text"]

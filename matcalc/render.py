@@ -11,7 +11,7 @@ from rich.text import Text
 from rich.theme import Theme
 
 from .errors import safe
-from .printing import shape_text, to_text
+from .printing import shape_text, text_printer, to_text
 
 THEME = Theme({
     "mc.expr": "bold",
@@ -150,7 +150,7 @@ def report_lines(report) -> Text:
     for i, check in enumerate(report.checks):
         if i:
             text.append("\n")
-        text.append(check.line(), style="mc.ok" if check.ok else "mc.bad")
+        text.append(check_line(check), style="mc.ok" if check.ok else "mc.bad")
     for method, why in report.skipped:
         text.append(f"\n– {method} check skipped: {why}", style="mc.muted")
     return text
@@ -170,6 +170,23 @@ def notices_lines(notices) -> Text | None:
     return Text("\n".join(f"note    {n}" for n in notices), style="mc.hint")
 
 
+SIZES_SHOWN = 12       # dimensions a check line names one by one; more are summarized
+
+
+def check_line(check) -> str:
+    """A check's line; where it ran at many dimensions, the first few and how many more, with
+    their sizes (a program of 3000 quadratic forms has 3000 dimensions)."""
+    line = check.line()
+    sizes = list(check.sizes.items())
+    if len(sizes) <= SIZES_SHOWN:
+        return line
+    every = ", ".join(f"{k}={v}" for k, v in sizes)
+    first = ", ".join(f"{k}={v}" for k, v in sizes[:SIZES_SHOWN - 2])
+    rest = sorted({v for _, v in sizes[SIZES_SHOWN - 2:]})
+    values = " or ".join([", ".join(map(str, rest[:-1])), str(rest[-1])] if len(rest) > 1 else [str(rest[0])])
+    return line.replace(every, f"{first} and {len(sizes) - SIZES_SHOWN + 2} more dimensions, each {values}", 1)
+
+
 EXPAND_LIMIT = 60      # characters: a longer closed form is shown as the backprop program
 
 
@@ -180,15 +197,18 @@ def wants_program(derivations: list) -> bool:
 def derivation_view(derivations: list, *, steps: bool = True, report: dict | None = None, view: str = "auto",
                     explain: bool = False, width: int | None = None) -> Group:
     first = derivations[0]
-    parts = [Text.assemble(("loss    ", "mc.muted"), ("l = ", "mc.muted"), (to_text(first.loss), "mc.expr")),
-             shapes_line(first)]
-    shared = notices_lines(first.graph.notices)
-    if shared is not None:
-        parts.append(shared)
     program = None
     if view == "program" or (view == "auto" and wants_program(derivations)):
         from .backprop import backprop_program
-        program = backprop_program(derivations)
+        program = backprop_program(derivations, chains=True)
+    # a user's program: the loss as its last statement reads, with the names it defined
+    loss = program.loss_text() if program is not None and first.graph.intermediates else to_text(first.loss)
+    parts = [Text.assemble(("loss    ", "mc.muted"), ("l = ", "mc.muted"), (loss, "mc.expr")), shapes_line(first)]
+    shared = notices_lines(first.graph.notices)
+    if shared is not None:
+        parts.append(shared)
+    show = text_printer()              # one printer for every derivation's steps
+    if program is not None:
         parts += [Text(""), program_view(program, width)]
         if steps:
             parts += [steps_view("steps of the reverse walk", program.steps, program.show, width, explain,
@@ -203,7 +223,7 @@ def derivation_view(derivations: list, *, steps: bool = True, report: dict | Non
         if said is not None:
             parts.append(said)
         if steps and program is None:
-            parts += [steps_view(f"steps of the reverse walk to {d.wrt}", d.steps, to_text, width, explain),
+            parts += [steps_view(f"steps of the reverse walk to {d.wrt}", d.steps, show, width, explain),
                       rules_legend(d.steps)]
         if report and d.wrt in report:
             parts.append(report_lines(report[d.wrt]))
@@ -395,6 +415,7 @@ def hessian_view(h, *, steps: bool = False, report=None, index=None, explain: bo
                  width: int | None = None) -> Group:
     """A Hessian: the matrix or Kronecker form where one exists, H[V] always, the convention,
     the index form when asked, the second walk's steps and the check."""
+    from .hessians import INDEX_NOTE
     from .printing import shape_text
     first = h.first
     parts = [Text.assemble(("loss    ", "mc.muted"), ("l = ", "mc.muted"), (to_text(first.loss), "mc.expr")),
@@ -420,7 +441,7 @@ def hessian_view(h, *, steps: bool = False, report=None, index=None, explain: bo
         tensor, sizes = index
         at = ", ".join(f"{k}={v}" for k, v in sizes.items()) or "scalars"
         parts += [Text(f"index form at {at}, shape {tuple(tensor.shape)}:", style="mc.muted"),
-                  Text(str(tensor.tolist()))]
+                  Text(str(tensor.tolist())), Text(INDEX_NOTE, style="mc.muted")]
     if steps:
         parts += [steps_view("steps of the second walk (the gradient of ⟨∂l/∂"
                              f"{h.wrt[-1]}, {h.direction.name}⟩ with {h.direction.name} held constant)",
