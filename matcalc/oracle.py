@@ -207,6 +207,7 @@ def exact_check(problem: Problem, sizes: dict | None = None, seed: int = 0) -> l
             raise OracleLimitError("the loss is not real and finite at the random points tried",
                                    hint="check the loss's domain (log of a negative, a singular matrix)")
         env, loss_value = point
+        constants = _Constants(problem)
         checks = []
         for name, closed in problem.grads.items():
             G = evaluate(closed, env, backend, problem.table)
@@ -214,7 +215,7 @@ def exact_check(problem: Problem, sizes: dict | None = None, seed: int = 0) -> l
                           else _random_directions(problem, name, sizes, rng))
             worst, detail = 0.0, ""
             for label, D in directions:
-                truth = _derivative(problem, env, name, D, backend, evaluate)
+                truth = _derivative(problem, env, name, D, backend, evaluate, constants)
                 mine = _inner(G, D)
                 err = _relative(truth, mine)
                 if not (err <= worst):
@@ -335,8 +336,9 @@ def _direction_value(D, template):
     return M
 
 
-def _derivative(problem, env, name, D, backend, evaluate):
-    """d/dt l(V + tD) at t = 0, by mpmath's high-precision differentiation of the loss."""
+def _derivative(problem, env, name, D, backend, evaluate, constants=None):
+    """d/dt l(V + tD) at t = 0, by mpmath's high-precision differentiation of the loss
+    (the parts of the loss that do not depend on V are evaluated once per precision)."""
     import mpmath as mp
     base = env[name]
     step = _direction_value(D, base)
@@ -344,13 +346,55 @@ def _derivative(problem, env, name, D, backend, evaluate):
     def loss_at(t):
         shifted = dict(env)
         shifted[name] = base + step * t if isinstance(base, mp.matrix) else base + step * t
-        value = evaluate(problem.loss, shifted, backend, problem.table)
+        if constants is None:
+            return evaluate(problem.loss, shifted, backend, problem.table)
+        memo = constants.memo(name)
+        value = evaluate(problem.loss, shifted, backend, problem.table, memo)
+        constants.keep(name, memo)
         return value
 
     try:
         return mp.diff(loss_at, 0)
     except (DomainError, ZeroDivisionError, ValueError):
         return mp.nan
+
+
+class _Constants:
+    """Values of the loss's sub-expressions that do not depend on the variable being moved,
+    per variable and working precision: the exact check re-evaluates only what moves."""
+
+    def __init__(self, problem):
+        self.by_key: dict = {}
+        self.moving: dict = {}                 # variable name -> {Expr: depends on it?}
+        self.names = {e: e.value for e in post_order([problem.loss]) if e.op == "var"}
+
+    def memo(self, name) -> dict:
+        import mpmath as mp
+        return dict(self.by_key.get((name, mp.mp.prec), {}))
+
+    def keep(self, name, memo) -> None:
+        import mpmath as mp
+        kept = self.by_key.setdefault((name, mp.mp.prec), {})
+        if len(kept) < len(memo):
+            moving = self.moving.setdefault(name, {})
+            kept.update((e, v) for e, v in memo.items() if not self._moves(e, name, moving))
+
+    @staticmethod
+    def _moves(e, name, moving) -> bool:
+        """Does e depend on the variable?  (Iterative, memoized over the DAG, definitions' nodes too.)"""
+        stack = [e]
+        while stack:
+            x = stack[-1]
+            if x in moving:
+                stack.pop()
+                continue
+            pending = [a for a in x.args if a not in moving]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            moving[x] = (x.op == "var" and x.value == name) or any(moving[a] for a in x.args)
+        return moving[e]
 
 
 def _inner(G, D):
