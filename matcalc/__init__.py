@@ -16,7 +16,7 @@ __version__ = "0.2.0"
 
 _LAZY = {
     "grad": "api", "jacobian": "api", "graph": "api", "value": "api", "hessian": "api",
-    "check_answer": "api", "worksheet": "api",
+    "check_answer": "answers", "AnswerResult": "answers", "worksheet": "worksheets", "Worksheet": "worksheets",
     "Derivation": "derivation", "Step": "engine",
 }
 

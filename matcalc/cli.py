@@ -538,3 +538,173 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- teaching: the answer checker, worksheets and grading ----------------------------------------
+
+_FLAGS.add("--hessian")         # a flag, never followed by its value (a loss after it may start with -)
+
+
+@app.command(**EXPR_COMMAND)
+def check(expr: Optional[str] = typer.Argument(None, help="The scalar loss (an expression, or a program with ;)."),
+          wrt: str = typer.Option(..., "--wrt", help="The variable the answer is the gradient for."),
+          file: Optional[str] = FileOpt,
+          answer: str = typer.Option(..., "--answer", help="The answer, in the matcalc language."),
+          shape: Optional[List[str]] = ShapeOpt, scalar: Optional[List[str]] = ScalarOpt,
+          assume: Optional[List[str]] = AssumeOpt,
+          at: Optional[List[str]] = typer.Option(None, "--at", help="Inputs of a numeric exercise: x=-2,y=5."),
+          hessian: bool = typer.Option(False, "--hessian", help="The answer is the Hessian ∂²l/∂wrt²."),
+          format: str = typer.Option("text", "--format", help="text or json.")):
+    """Check an answer for ∂l/∂W and name the mistake: exit 0 when right, 1 when wrong, 2 when
+    the answer (or the loss) cannot be read.
+
+    Example: matcalc check "sum((W*X - Y).^2)" --wrt W --answer "2*(W*X - Y)*X'"
+
+    A network written as a program: matcalc check -f net.mc --wrt W2 --answer "(softmax(Z2) - Y)*A1'/m"
+    (the answer may use the program's names Z1, A1, ...).
+    """
+    def action():
+        from .answers import check_answer
+        from .render import console
+        if format not in ("text", "json"):
+            raise MatcalcError(f"expected --format text or json, got {_clip(format)!r}", hint="for example --format json")
+        result = check_answer(read_loss(expr, file), wrt, answer,
+                              shapes=parse_shapes(shape or [], scalar or []) or None,
+                              assume=parse_assume(assume or []) or None, at=parse_at(at) if at else None,
+                              order=2 if hessian else 1)
+        if format == "json":
+            typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            out = console()
+            out.print(result.feedback, style="mc.ok" if result.correct else "mc.bad", markup=False)
+            if not result.correct:
+                given = result.given_shape or "shapes that do not fit"
+                out.print(f"mistake: {result.mistake} · expected {result.expected_shape}, given {given}",
+                          style="mc.muted", markup=False)
+        return result.correct
+    if not _run(action):
+        raise typer.Exit(1)
+
+
+SHEET_FORMATS = ("md", "tex", "pdf", "html", "ipynb")
+
+
+@app.command(name="worksheet")
+def worksheet_command(topic: Optional[List[str]] = typer.Option(None, "--topic",
+                                                                help="shapes, rules, elementwise, losses, networks, "
+                                                                     "graph, cookbook or hessians (repeatable)."),
+                      count: int = typer.Option(10, "--count", help="How many exercises."),
+                      seed: int = typer.Option(0, "--seed", help="The sheet's seed: the same seed, the same sheet."),
+                      level: str = typer.Option("standard", "--level", help="intro, standard or advanced."),
+                      format: str = typer.Option("md", "--format", help="md, tex, pdf, html or ipynb."),
+                      answers: bool = typer.Option(False, "--answers/--no-answers",
+                                                   help="The teacher edition (keys and worked solutions)."),
+                      output: Optional[str] = typer.Option(None, "-o", "--output",
+                                                           help="The file to write (a folder with --students)."),
+                      students: Optional[str] = typer.Option(None, "--students",
+                                                             help="A roster CSV (a column 'id'): one variant each.")):
+    """Write a worksheet of generated exercises, every one self-tested (its key verified, equal
+    forms accepted, every mutant diagnosed) before it is written.
+
+    Example: matcalc worksheet --topic rules --topic networks --count 10 --seed 3 --format md -o sheet.md
+    """
+    def action():
+        from .worksheets import worksheet
+        if format not in SHEET_FORMATS:
+            raise MatcalcError(f"expected --format {', '.join(SHEET_FORMATS)}, got {_clip(format)!r}",
+                               hint="for example --format md")
+        topics = list(topic or ["rules"])
+        if students is None:
+            sheet = worksheet(topics, count, seed, level)
+            _write_sheet(sheet, format, answers, output)
+            return
+        if output is None:
+            raise MatcalcError("expected -o FOLDER with --students (one file per student)",
+                               hint="for example --students roster.csv -o sheets/")
+        import os
+        os.makedirs(output, exist_ok=True)
+        for student, filename in read_roster(students):
+            sheet = worksheet(topics, count, seed, level, student)
+            _write_sheet(sheet, format, answers, os.path.join(output, f"{filename}.{format}"))
+    _run(action)
+
+
+def _write_sheet(sheet, format: str, answers: bool, output: Optional[str]) -> None:
+    from .render import console
+    checked = sheet.checked
+    summary = (f"{len(sheet.exercises)} exercises, {sheet.points} points, seed {sheet.seed}"
+               + (f", student {sheet.student}" if sheet.student is not None else "")
+               + f"; self-tested: {checked.get('keys', 0)} keys verified, {checked.get('forms', 0)} equal forms "
+                 f"accepted, {checked.get('mutants', 0)} mutants diagnosed")
+    if format == "pdf":
+        from .sheets import build_pdf
+        if output is None:
+            raise MatcalcError("expected -o FILE.pdf with --format pdf", hint="for example -o sheet.pdf")
+        build_pdf(sheet.render("tex", answers), output)
+    elif output is None:
+        typer.echo(sheet.render(format, answers), nl=False)
+        return
+    else:
+        try:
+            with open(output, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(sheet.render(format, answers))
+        except OSError as e:
+            raise MatcalcError(f"cannot write {_clip(output)!r}: {e.strerror}", hint="give a writable path") from None
+    console(stderr=True).print(f"wrote {output}: {summary}", style="mc.muted", markup=False)
+
+
+def read_roster(path: str) -> list:
+    """(student id, file name) for each row of a roster CSV: the column 'id' (or 'student',
+    'student_id'), else the first column."""
+    import csv
+    import re
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise MatcalcError(f"cannot read the roster {_clip(path)!r}: {getattr(e, 'strerror', None) or e}",
+                           hint="give a CSV file with a column 'id'") from None
+    if not rows:
+        raise MatcalcError(f"the roster {_clip(path)!r} is empty", hint="give a CSV file with a column 'id'")
+    header = [c.strip().lower() for c in rows[0]]
+    column = next((header.index(k) for k in ("id", "student_id", "student") if k in header), None)
+    body = rows[1:] if column is not None else rows
+    column = column or 0
+    out, files = [], set()
+    for row in body:
+        student = row[column].strip() if column < len(row) else ""
+        if not student or len(student) > 100:
+            raise MatcalcError(f"expected a student id (1-100 characters) in every row of the roster, got {student[:40]!r}")
+        filename = re.sub(r"[^A-Za-z0-9_.-]", "_", student)
+        if filename in files:
+            raise MatcalcError(f"two students of the roster share the id {student!r} (or its file name)",
+                               hint="give each student a distinct id")
+        files.add(filename)
+        out.append((student, filename))
+    return out
+
+
+@app.command(name="grade")
+def grade_command(folder: str = typer.Argument(..., help="A folder of completed worksheet notebooks."),
+                  output: Optional[str] = typer.Option(None, "-o", "--output", help="The CSV of scores."),
+                  feedback: Optional[str] = typer.Option(None, "--feedback",
+                                                         help="The folder of per-student feedback files.")):
+    """Grade completed worksheet notebooks: keys re-derived from each notebook's metadata, answers
+    read (never run) and checked, edited locked cells reported; writes a CSV and feedback files.
+
+    Example: matcalc grade submissions/ -o grades.csv
+    """
+    def action():
+        import os
+        from .grading import grade
+        from .render import console
+        results = grade(folder, output, feedback)
+        out = console()
+        for r in results:
+            flags = (f"   locked cells edited: {', '.join(r.edited)}" if r.edited else "") + \
+                    (f"   {'; '.join(r.problems)}" if r.problems else "")
+            out.print(f"{r.student}: {r.score:g} / {r.points}{flags}", markup=False)
+        csv_path = output or os.path.join(folder, "grades.csv")
+        out.print(f"wrote {csv_path} and {len(results)} feedback files in {feedback or os.path.join(folder, 'feedback')}",
+                  style="mc.muted", markup=False)
+    _run(action)

@@ -56,7 +56,7 @@ def ismax(x):
 
 
 def logdet(x):
-    return float(np.linalg.slogdet(x)[1])
+    return float(np.linalg.slogdet(np.atleast_2d(x))[1])
 
 
 def adj(x):

@@ -207,7 +207,7 @@ def exact_check(problem: Problem, sizes: dict | None = None, seed: int = 0) -> l
             raise OracleLimitError("the loss is not real and finite at the random points tried",
                                    hint="check the loss's domain (log of a negative, a singular matrix)")
         env, loss_value = point
-        constants = _Constants(problem)
+        constants = _Constants()
         checks = []
         for name, closed in problem.grads.items():
             G = evaluate(closed, env, backend, problem.table)
@@ -363,10 +363,9 @@ class _Constants:
     """Values of the loss's sub-expressions that do not depend on the variable being moved,
     per variable and working precision: the exact check re-evaluates only what moves."""
 
-    def __init__(self, problem):
+    def __init__(self):
         self.by_key: dict = {}
         self.moving: dict = {}                 # variable name -> {Expr: depends on it?}
-        self.names = {e: e.value for e in post_order([problem.loss]) if e.op == "var"}
 
     def memo(self, name) -> dict:
         import mpmath as mp
@@ -393,7 +392,7 @@ class _Constants:
                 stack.extend(pending)
                 continue
             stack.pop()
-            moving[x] = (x.op == "var" and x.value == name) or any(moving[a] for a in x.args)
+            moving[x] = (x.op == "var" and x.name == name) or any(moving[a] for a in x.args)
         return moving[e]
 
 
