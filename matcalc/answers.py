@@ -605,22 +605,8 @@ def _substitute_names(term, names: dict):
     """The answer with the program's intermediate names (Z1, A1) replaced by their expressions."""
     if not names or not (term.names() & set(names)):
         return term
-    from .syntax import Term
-    memo: dict = {}
-    stack = [(term, False)]
-    while stack:
-        t, ready = stack.pop()
-        if t in memo:
-            continue
-        if not ready:
-            stack.append((t, True))
-            stack.extend((a, False) for a in t.args if a not in memo)
-            continue
-        if t.op == "name" and t.value in names:
-            memo[t] = names[t.value]
-        else:
-            memo[t] = Term(t.op, tuple(memo[a] for a in t.args), t.value, t.pos)
-    return memo[term]
+    from .program import _substitute
+    return _substitute(term, names, {})
 
 
 def _dimensions(variables: dict, exprs: list) -> list:

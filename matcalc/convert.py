@@ -141,7 +141,8 @@ class Op:
                 """name(args...) with a shape: softmax(Z), diag(v), kron(A, B), ..."""
 
                 def __new__(klass, name, rows, cols, *args):
-                    return MatrixExpr.__new__(klass, Str(name), sp.sympify(rows), sp.sympify(cols), *args)
+                    rows, cols = (d if isinstance(d, sp.Basic) else sp.Integer(d) for d in (rows, cols))
+                    return MatrixExpr.__new__(klass, Str(name), rows, cols, *args)
 
                 @property
                 def shape(self):

@@ -38,3 +38,17 @@ def test_every_readme_example_prints_what_the_readme_shows(command, shown, monke
         found = out.find(_flat(part), at)
         assert found >= 0, f"{command}\n--- README\n{shown}\n--- now\n{result.output}"
         at = found + len(_flat(part))
+
+
+# "$ matcalc …" lines inside a ```text block, each followed by what it prints
+SESSIONS = [(line[2:], out) for block in re.findall(r"```text\n(.*?)```", README, re.S)
+            for line, out in re.findall(r"^(\$ matcalc [^\n]*)\n(.*?)(?=^\$ |\Z)", block, re.S | re.M)]
+
+
+@pytest.mark.parametrize("command, shown", SESSIONS, ids=[c[:50] for c, _ in SESSIONS])
+def test_every_readme_session_line_prints_what_the_readme_shows(command, shown, tmp_path, monkeypatch):
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    monkeypatch.chdir(tmp_path)                        # files a command writes land here
+    result = CliRunner().invoke(app, shlex.split(command)[1:], env={"COLUMNS": "100"})
+    assert result.exit_code in (0, 1), result.output
+    assert _flat(shown) in _flat(result.output), f"{command}\n--- README\n{shown}\n--- now\n{result.output}"
