@@ -25,35 +25,12 @@ thread variables, XLA_FLAGS and torch's thread count; see that file's docstring 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-                           " --xla_force_host_platform_device_count=1").strip()
+from onecore import peers, setup
 
-_parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-_parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
-_parser.add_argument("--only", action="append", metavar="NAME",
-                     help="run only this problem (quadratic, logistic, bce, factorisation, logdet); repeatable")
-_parser.add_argument("--keep-openblas-env", action="store_true",
-                     help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE as the environment sets them")
-_parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
-ARGS = _parser.parse_args()
-
-PINNED = None
-if not ARGS.no_pin and hasattr(os, "sched_setaffinity"):
-    try:
-        PINNED = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {PINNED})
-    except OSError:
-        PINNED = None
-if not ARGS.keep_openblas_env:
-    for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        os.environ.pop(_var, None)
+ARGS, PINNED = setup(__doc__.splitlines()[0], "quadratic, logistic, bce, factorisation, logdet")
 
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -63,20 +40,9 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-try:
-    import torch
-    import torch.func
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
-except ImportError:
-    torch = None
-
-try:
-    import jax
-    import jax.numpy as jnp
-    jax.config.update("jax_enable_x64", True)
-except ImportError:
-    jax = jnp = None
+torch, jax, jnp = peers()
+if torch is not None:
+    import torch.func  # noqa: E402
 
 try:
     from threadpoolctl import threadpool_limits
