@@ -470,7 +470,7 @@ def nbformat():
         import nbformat as module
     except ImportError:
         raise MatcalcError("expected the nbformat package for notebooks, but it is not installed",
-                           hint="pip install nbformat (it comes with Jupyter), or use --format md") from None
+                           hint="pip install 'matcalc[teach]' (nbformat, which comes with Jupyter), or use --format md") from None
     return module
 
 
