@@ -362,7 +362,7 @@ class Checker:
         try:
             self._value(e, point)
             return True
-        except (DomainError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+        except (DomainError, ZeroDivisionError, ValueError, OverflowError):
             return False
 
     def _value(self, e: Expr, point: Point) -> list:
@@ -384,7 +384,7 @@ class Checker:
     def _values_or_none(self, e: Expr):
         try:
             return [self._value(e, p) for p in self.points]
-        except (DomainError, ZeroDivisionError, ValueError, OverflowError, TypeError, UnknownNameError):
+        except (DomainError, ZeroDivisionError, ValueError, OverflowError, UnknownNameError):
             return None
 
     def _same(self, a: list, b: list, apart: bool = False) -> bool:

@@ -63,7 +63,7 @@ def _is_option_value(args: list, i: int) -> bool:
         and "=" not in args[i - 1] and args[i - 1] not in _FLAGS
 
 
-_FLAGS = {"--steps", "--no-steps", "--verify", "--no-verify", "--explain", "--program", "--expand", "--help",
+_FLAGS = {"--hessian", "--steps", "--no-steps", "--verify", "--no-verify", "--explain", "--program", "--expand", "--help",
           "--version", "--answers", "--no-answers"}
 
 
@@ -261,7 +261,8 @@ def _fail(reports: list, echo: bool = True) -> None:
         for report in reports:
             for check in report.checks:
                 if not check.ok:
-                    err.print(f"∂l/∂{report.wrt}: {check.line()}", style="mc.bad", markup=False)
+                    what = report.wrt if report.wrt.startswith("∂") else f"∂l/∂{report.wrt}"
+                    err.print(f"{what}: {check.line()}", style="mc.bad", markup=False)
     raise typer.Exit(1)
 
 
@@ -536,13 +537,8 @@ def main() -> None:
     app(prog_name="matcalc")
 
 
-if __name__ == "__main__":
-    main()
-
-
 # -- teaching: the answer checker, worksheets and grading ----------------------------------------
 
-_FLAGS.add("--hessian")         # a flag, never followed by its value (a loss after it may start with -)
 
 
 @app.command(**EXPR_COMMAND)
@@ -622,7 +618,11 @@ def worksheet_command(topic: Optional[List[str]] = typer.Option(None, "--topic",
             raise MatcalcError("expected -o FOLDER with --students (one file per student)",
                                hint="for example --students roster.csv -o sheets/")
         import os
-        os.makedirs(output, exist_ok=True)
+        try:
+            os.makedirs(output, exist_ok=True)
+        except OSError as e:
+            raise MatcalcError(f"expected -o to name a folder for the students' sheets, got {_clip(output)!r}: "
+                               f"{e.strerror or e}", hint="for example -o sheets/") from None
         for student, filename in read_roster(students):
             sheet = worksheet(topics, count, seed, level, student)
             _write_sheet(sheet, format, answers, os.path.join(output, f"{filename}.{format}"))
@@ -698,13 +698,16 @@ def grade_command(folder: str = typer.Argument(..., help="A folder of completed 
         import os
         from .grading import grade
         from .render import console
-        results = grade(folder, output, feedback)
+        output_, feedback_ = output or os.path.join(folder, "grades.csv"), feedback or os.path.join(folder, "feedback")
+        results = grade(folder, output_, feedback_)
         out = console()
         for r in results:
             flags = (f"   locked cells edited: {', '.join(r.edited)}" if r.edited else "") + \
                     (f"   {'; '.join(r.problems)}" if r.problems else "")
             out.print(f"{r.student}: {r.score:g} / {r.points}{flags}", markup=False)
-        csv_path = output or os.path.join(folder, "grades.csv")
-        out.print(f"wrote {csv_path} and {len(results)} feedback files in {feedback or os.path.join(folder, 'feedback')}",
-                  style="mc.muted", markup=False)
+        out.print(f"wrote {output_} and {len(results)} feedback files in {feedback_}", style="mc.muted", markup=False)
     _run(action)
+
+
+if __name__ == "__main__":
+    main()

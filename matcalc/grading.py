@@ -81,8 +81,12 @@ def _read(path: str, nbformat):
     try:
         if os.path.getsize(path) > MAX_NOTEBOOK:
             raise MatcalcError(f"{os.path.basename(path)} is larger than {MAX_NOTEBOOK:,} bytes")
-        return nbformat.read(path, as_version=4)
-    except (OSError, ValueError) as e:
+        book = nbformat.read(path, as_version=4)
+        if not isinstance(book, dict) or not isinstance(book.get("metadata"), dict) \
+                or not isinstance(book.get("cells"), list):
+            raise ValueError("it is JSON, but not a notebook")
+        return book
+    except (OSError, ValueError, AttributeError, KeyError, TypeError, nbformat.ValidationError) as e:
         raise MatcalcError(f"cannot read {os.path.basename(path)} as a notebook: {str(e)[:100]}",
                            hint="grade .ipynb files written by 'matcalc worksheet --format ipynb'") from None
 
@@ -133,8 +137,11 @@ def read_answer(cell, exercise) -> tuple:
     from .sheets import answer_variable
     if cell is None:
         return {}, "the answer cell is missing"
+    source = cell.get("source", "")
+    if not isinstance(source, str):
+        return {}, "the answer cell is not text"
     try:
-        tree = ast.parse(cell.get("source", ""))
+        tree = ast.parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return {}, "the answer cell is not valid Python"
     value = None
@@ -175,15 +182,36 @@ def grade(folder: str, out: str | None = None, feedback: str | None = None) -> l
     files = sorted(f for f in os.listdir(folder) if f.endswith(".ipynb"))
     if not files:
         raise MatcalcError(f"no .ipynb files in {folder[:80]!r}", hint="put the students' notebooks there")
+    out, feedback = out or os.path.join(folder, "grades.csv"), feedback or os.path.join(folder, "feedback")
+    _writable(out, feedback)                  # before the class is graded, not after
     results = []
     for name in files:
         try:
             results.append(grade_notebook(os.path.join(folder, name)))
         except MatcalcError as error:
             results.append(Graded(name, _stem(name), problems=[error.message]))
-    write_csv(results, out or os.path.join(folder, "grades.csv"))
-    write_feedback(results, feedback or os.path.join(folder, "feedback"))
+    if all(r.problems and not r.exercises for r in results):
+        raise MatcalcError(f"none of the {len(results)} notebooks in {folder[:80]!r} could be graded: "
+                           f"{results[0].problems[0]}", hint="grade notebooks written by 'matcalc worksheet --format ipynb'")
+    try:
+        write_csv(results, out)
+        write_feedback(results, feedback)
+    except OSError as e:
+        raise MatcalcError(f"cannot write the grades: {e.strerror or e}", hint="check -o and --feedback") from None
     return results
+
+
+def _writable(csv_path: str, folder: str) -> None:
+    """The CSV's folder exists and the CSV is not a folder; the feedback folder can be made."""
+    parent = os.path.dirname(os.path.abspath(csv_path))
+    if os.path.isdir(csv_path) or not os.path.isdir(parent):
+        raise MatcalcError(f"expected -o to name a CSV file in an existing folder, got {csv_path[:80]!r}",
+                           hint="for example -o grades.csv")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise MatcalcError(f"cannot make the feedback folder {folder[:80]!r}: {e.strerror or e}",
+                           hint="give --feedback a folder you can write") from None
 
 
 def write_csv(results: list, path: str) -> None:

@@ -13,6 +13,7 @@ with K the commutation matrix, K·vec(V) = vec(Vᵀ)).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from . import algebra as A
 from .construct import generic
@@ -196,13 +197,18 @@ def hessian_of(expr, wrt, shapes=None, assume=None) -> Hessian:
     x, y = names[0], names[-1]
     first = grad(expr, wrt=y, shapes=shapes, assume=assume)
     graph = first.graph
-    if graph.target(x) is None:
-        raise UnknownNameError(f"the loss has no variable {x!r}")
+    for name in (x, y):
+        if name in graph.intermediates:
+            raise UnknownNameError(f"expected a variable of the loss for a Hessian, got the named quantity {name!r}",
+                                   hint=f"take the Hessian with respect to the variables {name} is made of")
+        if name not in graph.variables:
+            raise UnknownNameError(f"the loss has no variable {name!r}",
+                                   hint=f"its variables are: {', '.join(sorted(graph.variables))}")
     V = A.var(_direction_name(graph), first.shape)
     program = backprop_program([first])
     text = program.text(target=y, rules=False)
     dname = program.results[y]
-    text += f"\n{V.name}: {_shape_decl(V.shape)}\nl = sum({dname} .* {V.name})" if not V.is_scalar else \
+    text += f"\n{V.name}: {shape_text(V.shape)}\nl = sum({dname} .* {V.name})" if not V.is_scalar else \
         f"\nl = {dname}*{V.name}"
     second = parse_program(text)
     given = {n: node.shape for n, node in graph.variables.items()}
@@ -215,8 +221,8 @@ def hessian_of(expr, wrt, shapes=None, assume=None) -> Hessian:
     hvp = grads.get(x)
     if hvp is None:                                    # ∇l does not depend on x: H = 0
         hvp = A.zeros(*graph.target(x).shape)
-    if graph.assumptions.get(x) in ("symmetric", "spd"):
-        hvp = A.scale(A.num(0.5), A.add(hvp, A.transpose(hvp)))
+    if graph.assumptions.get(x) in ("symmetric", "spd"):    # in the space of symmetric matrices
+        hvp = A.scale(A.num(Fraction(1, 2)), A.add(hvp, A.transpose(hvp)))
     matrix, form = _forms(hvp, V, graph.target(x).shape, graph.table)
     notices = [] if form != "kronecker" else [f"the Kronecker form uses vec: {VEC}"]
     return Hessian(first.source, tuple(dict.fromkeys(names)) if x != y else (x,), V, hvp, matrix, form,
@@ -224,16 +230,10 @@ def hessian_of(expr, wrt, shapes=None, assume=None) -> Hessian:
 
 
 def _direction_name(graph) -> str:
-    for name in ("V", "D", "Δ", "V_", "D_"):
-        if name not in graph.variables and name not in graph.inference.dimension_names and \
-                name not in graph.intermediates:
-            return name
-    return "V__"
-
-
-def _shape_decl(shape) -> str:
-    from .expr import dim_text
-    return f"{dim_text(shape[0])}×{dim_text(shape[1])}"
+    """V, or the first of D, Δ, V1, V2, … that the loss does not use."""
+    taken = set(graph.variables) | set(graph.inference.dimension_names) | set(graph.intermediates)
+    candidates = ("V", "D", "Δ", *(f"V{i}" for i in range(1, len(taken) + 2)))
+    return next(name for name in candidates if name not in taken)
 
 
 def _forms(hvp: Expr, V: Expr, x_shape: tuple, table):

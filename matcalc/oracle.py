@@ -548,16 +548,21 @@ def verify(problem: Problem, wrt: str, sizes: dict | None = None, *, exact: bool
            fallback: bool = True) -> VerifyReport:
     """Run the checks; where the exact one would be too big it is skipped with the reason,
     and (``fallback``) the numeric one runs instead even if it was not asked for."""
-    report = VerifyReport(wrt)
+    return _run_checks(VerifyReport(wrt), lambda: exact_check(problem, sizes, seed),
+                       lambda: numeric_check(problem, numeric_sizes, seed), exact, numeric_, fallback)
+
+
+def _run_checks(report: VerifyReport, exact_run, numeric_run, exact: bool, numeric_: bool,
+                fallback: bool) -> VerifyReport:
     if exact:
         try:
-            report.checks += exact_check(problem, sizes, seed)
+            report.checks += exact_run()
         except OracleLimitError as e:
             report.skipped.append(("exact", e.message))
             numeric_ = numeric_ or fallback
     if numeric_:
         try:
-            report.checks += numeric_check(problem, numeric_sizes, seed)
+            report.checks += numeric_run()
         except OracleLimitError as e:
             report.skipped.append(("numeric", e.message))
     return report
@@ -581,20 +586,14 @@ def problem_dimensions(exprs, variables: dict) -> list:
 
 def verify_second(problem: Problem, x: str, y: str, direction: str, hvp: Expr, sizes: dict | None = None, *,
                   exact: bool = True, numeric_: bool = True, numeric_sizes: dict | None = None,
-                  seed: int = 0) -> VerifyReport:
+                  seed: int = 0, fallback: bool = True) -> VerifyReport:
     """H[V] = ∂/∂x ⟨∂l/∂y, V⟩ against the second derivative ∂²/∂s∂t l(x + sW, y + tV) at 0:
-    exactly (50 digits, every entry W of x where affordable) and by central differences."""
+    exactly (50 digits, every entry W of x where affordable) and by central differences of the
+    gradient; where the exact check would be too big, the numeric one runs instead."""
     report = VerifyReport(f"∂²l/∂{x}∂{y}" if x != y else f"∂²l/∂{x}²")
-    for method, run, on in (("exact", _exact_second, exact), ("numeric", _numeric_second, numeric_)):
-        if not on:
-            continue
-        try:
-            report.checks += run(problem, x, y, direction, hvp, sizes if method == "exact" else numeric_sizes,
-                                 seed)
-        except OracleLimitError as e:
-            report.skipped.append((method, e.message))
-            numeric_ = True
-    return report
+    return _run_checks(report, lambda: _exact_second(problem, x, y, direction, hvp, sizes, seed),
+                       lambda: _numeric_second(problem, x, y, direction, hvp, numeric_sizes, seed),
+                       exact, numeric_, fallback)
 
 
 def _exact_second(problem, x, y, direction, hvp, sizes, seed) -> list:
