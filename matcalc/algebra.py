@@ -310,6 +310,14 @@ def product(factors: list, rows) -> Expr:
     return Expr("mul", tuple(factors), None, (factors[0].rows, factors[-1].cols))
 
 
+def mul_all(factors: list) -> Expr:
+    """F1*F2*…, each product simplified as it is formed (mul, left to right)."""
+    out = factors[0]
+    for f in factors[1:]:
+        out = mul(out, f)
+    return out
+
+
 def mul(a: Expr, b: Expr) -> Expr:
     """a*b: scaling if either side is a scalar, else the matrix product."""
     if a.is_scalar or b.is_scalar:

@@ -29,7 +29,8 @@ from functools import lru_cache
 
 from . import algebra as A
 from .errors import DomainError, MatcalcError, ParseError, ShapeError, UnknownNameError
-from .expr import Expr, dim_names, dim_value, post_order, shape_text
+from .expr import Expr, dim_value, post_order, shape_text
+from .oracle import problem_dimensions, sizes_text
 
 MISTAKES = ("shape", "transpose", "sign", "factor", "order", "missing-derivative", "missing-term", "other")
 
@@ -150,11 +151,14 @@ class Checker:
         if at is not None:
             from .compgraph import shapes_from_values
             shapes = {**shapes_from_values(at), **(shapes or {})}
-        self.derivation = grad(expr, wrt=wrt, shapes=shapes, assume=assume)
+        if order == 2:                       # the Hessian's own first derivation serves as the gradient
+            self.hessian = hessian(expr, wrt=wrt, shapes=shapes, assume=assume)
+            self.derivation = self.hessian.first
+        else:
+            self.derivation = grad(expr, wrt=wrt, shapes=shapes, assume=assume)
         self.graph = self.derivation.graph
         self.assume = dict(self.graph.assumptions)
         if order == 2:
-            self.hessian = hessian(expr, wrt=wrt, shapes=shapes, assume=assume)
             if self.hessian.matrix is None:
                 raise MatcalcError(f"the Hessian of this loss by {wrt} has no matrix form to compare with",
                                    hint="check Hessians of vector variables (or their Kronecker forms)")
@@ -164,7 +168,7 @@ class Checker:
         self.names = {name: node.term for name, node in self.graph.intermediates.items()}
         self.display = {node.expr: name for name, node in self.graph.intermediates.items()}
         self.variables = {name: node.shape for name, node in self.graph.variables.items()}
-        self.dimensions = _dimensions(self.variables, [self.graph.root.expr, self.key])
+        self.dimensions = problem_dimensions([self.graph.root.expr, self.key], self.variables)
         self.seed = int.from_bytes(hashlib.blake2b(f"{expr}|{wrt}|{order}|{at}".encode(), digest_size=8).digest(),
                                    "big")
         self.rng = random.Random(self.seed)
@@ -481,7 +485,7 @@ class Checker:
     def _correct_feedback(self) -> str:
         if self.at is not None:
             return f"✓ Correct: {self.what} at the given inputs."
-        where = " and ".join(", ".join(f"{k}={v}" for k, v in p.sizes.items()) or "scalars" for p in self.points)
+        where = " and ".join(sizes_text(p.sizes) for p in self.points)
         if self.order == 2:
             return (f"✓ Correct: your answer is {self.expected_shape} and equals {self.what} at random test points "
                     f"({where}), in exact arithmetic.")
@@ -533,11 +537,7 @@ class Checker:
         return f"✗ Not {self.what}. {rules}"
 
     def _rules_hint(self) -> str:
-        names = []
-        for s in (self.derivation.steps if self.order == 1 else []):
-            text = rule_statement(s)
-            if text and text not in names and len(names) < 3:
-                names.append(text)
+        names = rule_statements(self.derivation.steps if self.order == 1 else [], limit=3)
         return ("Rules on the way: " + "; ".join(names) + ".") if names else \
             "Go node by node backward: each node multiplies the upstream gradient by its local gradient."
 
@@ -551,7 +551,7 @@ class Checker:
         for k, (x, y) in enumerate(zip(values[0], self.key_values[0])):
             if not self._same([[x]], [[y]]):
                 i, j = k // c, k % c
-                where = ", ".join(f"{n}={v}" for n, v in point.sizes.items()) or "scalars"
+                where = sizes_text(point.sizes)
                 entry = f"entry ({i + 1}, {j + 1}) of your answer is" if (r, c) != (1, 1) else "your answer is"
                 return (f"✗ Not {self.what}: at a random test point ({where}), {entry} {_show(x)} where "
                         f"{self.what} is {_show(y)}. {self._rules_hint()}")
@@ -570,6 +570,16 @@ FUSED_STATEMENTS = {
     "BCE-scalar": "sigmoid + binary cross-entropy: the gradient of −(y·log σ(z) + (1 − y)·log(1 − σ(z))) by z is "
                   "σ(z) − y",
 }
+
+
+def rule_statements(steps: list, limit: int | None = None) -> list:
+    """The distinct rules these steps use, stated in general, in order (at most ``limit``)."""
+    names = []
+    for s in steps:
+        text = rule_statement(s)
+        if text and text not in names and (limit is None or len(names) < limit):
+            names.append(text)
+    return names
 
 
 def rule_statement(step) -> str | None:
@@ -607,20 +617,6 @@ def _substitute_names(term, names: dict):
         return term
     from .program import _substitute
     return _substitute(term, names, {})
-
-
-def _dimensions(variables: dict, exprs: list) -> list:
-    """Dimension names in order of appearance (W: n×d, X: d×m gives n, d, m)."""
-    out = []
-    for shape in variables.values():
-        for d in shape:
-            out += [n for n in sorted(dim_names(d)) if n not in out]
-    for e in post_order(exprs):
-        if e.op == "dim" and e.value not in out:
-            out.append(e.value)
-        for d in e.shape:
-            out += [n for n in sorted(dim_names(d)) if n not in out]
-    return out
 
 
 def _assignment(dimensions: list, rng: random.Random, avoid: dict | None, start: int = 2) -> dict:
@@ -917,9 +913,7 @@ def _factor_words(f: Expr) -> str:
 
 
 def _chain(factors: list, like: Expr) -> Expr:
-    out = factors[0]
-    for f in factors[1:]:
-        out = A.mul(out, f)
+    out = A.mul_all(factors)
     if out.shape != like.shape:
         raise ShapeError("a mutant of another shape")
     return out

@@ -69,11 +69,7 @@ def grad(expr, wrt, shapes: dict | None = None, assume: dict | None = None, chec
         out = _derive(expr, wrt, shapes, assume)
     if check:
         for d in out.values():
-            report = d.verify(numeric=False)
-            if report.failed:
-                raise VerificationError(f"the gradient with respect to {d.wrt} failed its check: "
-                                        f"{next(c.line() for c in report.checks if not c.ok)}", report=report,
-                                        hint="this is a defect of matcalc's rules; please report the loss")
+            _raise_if_failed(d.verify(numeric=False), f"the gradient with respect to {d.wrt}")
     return out if isinstance(wrt, (list, tuple)) else out[_names(wrt)[0]]
 
 
@@ -211,12 +207,15 @@ def hessian(expr, wrt, shapes: dict | None = None, assume: dict | None = None, c
     from .hessians import hessian_of
     h = hessian_of(expr, wrt, shapes, assume)
     if check:
-        report = h.verify(numeric=False)
-        if report.failed:
-            raise VerificationError(f"the Hessian failed its check: "
-                                    f"{next(c.line() for c in report.checks if not c.ok)}", report=report,
-                                    hint="this is a defect of matcalc's rules; please report the loss")
+        _raise_if_failed(h.verify(numeric=False), f"the Hessian {h.label}")
     return h
+
+
+def _raise_if_failed(report, what: str) -> None:
+    """check=True: a check that ran and disagreed is a VerificationError carrying the report."""
+    if report.failed:
+        raise VerificationError(f"{what} failed its check: {next(c.line() for c in report.checks if not c.ok)}",
+                                report=report, hint="this is a defect of matcalc's rules; please report the loss")
 
 
 def graph(expr: str, at: dict, shapes: dict | None = None, mode: str = "reverse",

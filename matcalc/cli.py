@@ -657,7 +657,7 @@ def read_roster(path: str) -> list:
     """(student id, file name) for each row of a roster CSV: the column 'id' (or 'student',
     'student_id'), else the first column."""
     import csv
-    import re
+    from .grading import safe_filename
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
@@ -675,7 +675,7 @@ def read_roster(path: str) -> list:
         student = row[column].strip() if column < len(row) else ""
         if not student or len(student) > 100:
             raise MatcalcError(f"expected a student id (1-100 characters) in every row of the roster, got {student[:40]!r}")
-        filename = re.sub(r"[^A-Za-z0-9_.-]", "_", student)
+        filename = safe_filename(student)
         if filename in files:
             raise MatcalcError(f"two students of the roster share the id {student!r} (or its file name)",
                                hint="give each student a distinct id")

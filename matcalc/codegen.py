@@ -1336,7 +1336,7 @@ def hessian_code(hessians: list) -> str:
         how = "its Hessian-vector products, one column at a time (no matrix form was read off)"
         form_text = None
 
-    wrt_text = f"∂²l/∂{x}²" if x == y else f"∂²l/∂{x}∂{y}"
+    wrt_text = h.label
     layout = ("a float" if not dense_shape else
               f"{' × '.join(dense_shape)}" + ("" if x_shape[1] == 1 and y_shape[1] == 1 else
                                               ": entry (i, j) of a matrix is row/column i + rows·j (vec stacks columns)"))

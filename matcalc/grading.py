@@ -229,7 +229,7 @@ def write_csv(results: list, path: str) -> None:
 def write_feedback(results: list, folder: str) -> None:
     os.makedirs(folder, exist_ok=True)
     for r in results:
-        with open(os.path.join(folder, f"{_safe(_stem(r.file))}.md"), "w", encoding="utf-8") as handle:
+        with open(os.path.join(folder, f"{safe_filename(_stem(r.file))}.md"), "w", encoding="utf-8") as handle:
             handle.write(r.feedback_markdown())
 
 
@@ -237,7 +237,8 @@ def _stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def _safe(name: str) -> str:
+def safe_filename(name: str) -> str:
+    """A student id or a notebook's name as a file name: letters, digits, _ . - only."""
     import re
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "student"
 

@@ -240,7 +240,7 @@ def _tensor(graph: Graph, wrt: str, sizes: dict | None):
     x_shape = oracle._shape(graph.variables[wrt].shape, sizes)
     entries = y_shape[0] * y_shape[1] * x_shape[0] * x_shape[1]
     if entries > MAX_TENSOR_ENTRIES:
-        raise OracleLimitError(f"the Jacobian tensor at {oracle._fmt(sizes)} would have {entries:,} entries "
+        raise OracleLimitError(f"the Jacobian tensor at {oracle.sizes_text(sizes)} would have {entries:,} entries "
                                f"(limit {MAX_TENSOR_ENTRIES:,})", hint="give small sizes, e.g. --sizes n=2,d=3")
     for e in graph.root.expr.nodes():
         if e.op in ("det", "inv", "adj", "logdet") and oracle._shape(e.args[0].shape, sizes)[0] > MAX_SYMBOLIC_DET:
@@ -249,7 +249,7 @@ def _tensor(graph: Graph, wrt: str, sizes: dict | None):
                                    hint=f"give sizes of at most {MAX_SYMBOLIC_DET} for it")
     cost = oracle.evaluation_cost([graph.root.expr], sizes, graph.table)
     if cost > oracle.EXACT_BUDGET:
-        raise OracleLimitError(f"the Jacobian tensor at {oracle._fmt(sizes)} would take about {cost:,} operations",
+        raise OracleLimitError(f"the Jacobian tensor at {oracle.sizes_text(sizes)} would take about {cost:,} operations",
                                hint="give smaller sizes")
     env, symbols = {}, {}
     for name, node in graph.variables.items():

@@ -52,7 +52,7 @@ class Check:
     order: int = 1                 # 2: a Hessian checked against second derivatives
 
     def line(self) -> str:
-        sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items()) or "scalars"
+        sizes = sizes_text(self.sizes)
         if self.ok:
             what = ("the element-wise Jacobian" if self.order == 1 else "the element-wise second derivatives") \
                 if self.method == "exact" else ("finite differences" if self.order == 1 else
@@ -195,7 +195,7 @@ def exact_check(problem: Problem, sizes: dict | None = None, seed: int = 0) -> l
     random_dirs = len(problem.grads) * DIRECTIONS * 2 * loss_cost + grad_cost
     if min(per_entry, random_dirs) > EXACT_BUDGET:
         raise OracleLimitError(
-            f"the exact check at {_fmt(sizes)} would take about {min(per_entry, random_dirs):,} operations "
+            f"the exact check at {sizes_text(sizes)} would take about {min(per_entry, random_dirs):,} operations "
             f"(limit {EXACT_BUDGET:,})", hint="the numeric check runs instead; or give smaller sizes")
     every_entry = per_entry <= EXACT_BUDGET
     backend = ExactBackend()
@@ -437,20 +437,7 @@ def numeric_check(problem: Problem, sizes: dict | None = None, seed: int = 0,
     _bound_numeric(problem, sizes)
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    env = None
-    for attempt in range(4):
-        trial = {name: _random_value(problem, name, sizes, rng, attempt) for name in problem.variables}
-        trial.update(sizes)
-        try:
-            value = numeric(problem.loss, trial, problem.table)
-        except DomainError:
-            continue
-        if np.isfinite(value):
-            env = trial
-            break
-    if env is None:
-        raise OracleLimitError("the loss is not finite at the random points tried",
-                               hint="check the loss's domain (log of a negative, a singular matrix)")
+    env = _numeric_point(problem, sizes, rng)
     checks = []
     for name, closed in problem.grads.items():
         try:
@@ -482,11 +469,11 @@ def _bound_numeric(problem, sizes) -> None:
             continue
         biggest = max(biggest, r * c)
     if biggest > MAX_ENTRIES:
-        raise OracleLimitError(f"the numeric check at {_fmt(sizes)} would need a matrix of {biggest:,} entries "
+        raise OracleLimitError(f"the numeric check at {sizes_text(sizes)} would need a matrix of {biggest:,} entries "
                                f"(limit {MAX_ENTRIES:,})", hint="give smaller sizes")
     cost = evaluation_cost([problem.loss, *problem.grads.values()], sizes, problem.table) * 8
     if cost > NUMERIC_BUDGET:
-        raise OracleLimitError(f"the numeric check at {_fmt(sizes)} would take about {cost:,} operations "
+        raise OracleLimitError(f"the numeric check at {sizes_text(sizes)} would take about {cost:,} operations "
                                f"(limit {NUMERIC_BUDGET:,})", hint="give smaller sizes")
 
 
@@ -526,20 +513,22 @@ def _numeric_direction(problem, name, shape, rng):
     return D
 
 
-def _directional(problem, env, name, D, h=1e-6):
-    """(l(V + hD) − l(V − hD)) / 2h, with a Richardson step for accuracy."""
+def _directional(problem, env, name, D, h=1e-6, of=None):
+    """(f(V + hD) − f(V − hD)) / 2h with a Richardson step for accuracy; f is the loss, or
+    ``of(values)``."""
     from .evaluate import numeric
 
     def at(t):
         shifted = dict(env)
         shifted[name] = env[name] + t * D
-        return float(numeric(problem.loss, shifted, problem.table))
+        return of(shifted) if of is not None else float(numeric(problem.loss, shifted, problem.table))
     d1 = (at(h) - at(-h)) / (2 * h)
     d2 = (at(2 * h) - at(-2 * h)) / (4 * h)
     return (4 * d1 - d2) / 3
 
 
-def _fmt(sizes: dict) -> str:
+def sizes_text(sizes: dict) -> str:
+    """n=2, d=3 (or 'scalars' when there are no dimensions)."""
     return ", ".join(f"{k}={v}" for k, v in sizes.items()) or "scalars"
 
 
@@ -590,7 +579,8 @@ def verify_second(problem: Problem, x: str, y: str, direction: str, hvp: Expr, s
     """H[V] = ∂/∂x ⟨∂l/∂y, V⟩ against the second derivative ∂²/∂s∂t l(x + sW, y + tV) at 0:
     exactly (50 digits, every entry W of x where affordable) and by central differences of the
     gradient; where the exact check would be too big, the numeric one runs instead."""
-    report = VerifyReport(f"∂²l/∂{x}∂{y}" if x != y else f"∂²l/∂{x}²")
+    from .hessians import label
+    report = VerifyReport(label(x, y))
     return _run_checks(report, lambda: _exact_second(problem, x, y, direction, hvp, sizes, seed),
                        lambda: _numeric_second(problem, x, y, direction, hvp, numeric_sizes, seed),
                        exact, numeric_, fallback)
@@ -605,7 +595,7 @@ def _exact_second(problem, x, y, direction, hvp, sizes, seed) -> list:
     every_entry = entries * DIRECTIONS * 4 * loss_cost <= EXACT_BUDGET
     cost = (entries if every_entry else DIRECTIONS) * DIRECTIONS * 4 * loss_cost
     if cost > EXACT_BUDGET:
-        raise OracleLimitError(f"the exact second-order check at {_fmt(sizes)} would take about {cost:,} "
+        raise OracleLimitError(f"the exact second-order check at {sizes_text(sizes)} would take about {cost:,} "
                                f"operations (limit {EXACT_BUDGET:,})", hint="the numeric check runs instead")
     backend, rng, start = ExactBackend(), random.Random(seed), time.perf_counter()
     with mp.workdps(DIGITS):
@@ -678,16 +668,11 @@ def _gradient_fd(problem, env, x, W, y, V, h):
     """⟨V, (∇_y l(x + hW) − ∇_y l(x − hW)) / 2h⟩, Richardson-extrapolated."""
     import numpy as np
     from .evaluate import numeric
-    gradient = problem.grads[y]
 
-    def at(s):
-        shifted = dict(env)
-        shifted[x] = env[x] + s * W
-        return float(np.sum(np.reshape(np.asarray(numeric(gradient, shifted, problem.table), dtype=float),
-                                       np.shape(V)) * V))
-    d1 = (at(h) - at(-h)) / (2 * h)
-    d2 = (at(2 * h) - at(-2 * h)) / (4 * h)
-    return (4 * d1 - d2) / 3
+    def along_V(values):
+        G = np.asarray(numeric(problem.grads[y], values, problem.table), dtype=float)
+        return float(np.sum(np.reshape(G, np.shape(V)) * V))
+    return _directional(problem, env, x, W, h, along_V)
 
 
 def _numeric_point(problem, sizes, rng):

@@ -416,13 +416,13 @@ def hessian_view(h, *, steps: bool = False, report=None, index=None, explain: bo
     """A Hessian: the matrix or Kronecker form where one exists, H[V] always, the convention,
     the index form when asked, the second walk's steps and the check."""
     from .hessians import INDEX_NOTE
+    from .oracle import sizes_text
     from .printing import shape_text
     first = h.first
     parts = [Text.assemble(("loss    ", "mc.muted"), ("l = ", "mc.muted"), (to_text(first.loss), "mc.expr")),
              shapes_line(first)]
-    of = "".join(f"∂{n}" for n in h.wrt) if len(h.wrt) > 1 else f"∂{h.wrt[0]}²"
     if h.matrix is not None:
-        parts += [Text(""), Text.assemble((f"∂²l/{of} = ", "mc.name"), (to_text(h.matrix), "mc.grad"),
+        parts += [Text(""), Text.assemble((f"{h.label} = ", "mc.name"), (to_text(h.matrix), "mc.grad"),
                                           (f"   {shape_text(h.matrix.shape)}   ({h.form} form)", "mc.shape"))]
     else:
         parts += [Text(""), Text("no matrix or Kronecker form read off: the Hessian is the linear map H[V] below "
@@ -439,7 +439,7 @@ def hessian_view(h, *, steps: bool = False, report=None, index=None, explain: bo
         parts.append(said)
     if index is not None:
         tensor, sizes = index
-        at = ", ".join(f"{k}={v}" for k, v in sizes.items()) or "scalars"
+        at = sizes_text(sizes)
         parts += [Text(f"index form at {at}, shape {tuple(tensor.shape)}:", style="mc.muted"),
                   Text(str(tensor.tolist())), Text(INDEX_NOTE, style="mc.muted")]
     if steps:

@@ -204,9 +204,9 @@ def _tex_markup(text: str) -> str:
 def _shape_latex(exercise) -> str:
     from .latexdoc import shape_latex
     from .printing import latex_name
-    from .worksheets import _api_shapes
+    from .dag import normalize_shapes
     items = []
-    for name, shape in _api_shapes(exercise.shapes).items():
+    for name, shape in normalize_shapes(exercise.shapes).items():
         items.append(rf"${latex_name(name)}$ a scalar" if shape == (1, 1) else
                      rf"${latex_name(name)} \in \mathbb{{R}}^{{{shape_latex(shape)}}}$")
     return ", ".join(items)

@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass, field
 
 from .errors import MatcalcError
+from .dag import normalize_shapes
 
 LEVELS = ("intro", "standard", "advanced")
 TOPICS = ("shapes", "rules", "elementwise", "losses", "networks", "graph", "cookbook", "hessians")
@@ -105,7 +106,7 @@ class Exercise:
     def shape_text(self) -> str:
         from .expr import shape_text
         return ", ".join(f"{name}: {'scalar' if tuple(s) == (1, 1) else shape_text(s)}"
-                         for name, s in _api_shapes(self.shapes).items())
+                         for name, s in normalize_shapes(self.shapes).items())
 
     def question(self) -> str:
         what = ", ".join(p.label for p in self.parts)
@@ -437,12 +438,8 @@ def _rule_hint(steps: list, spec: Spec) -> str:
         return "H[V] is the gradient of ⟨∂l/∂x, V⟩ with the direction V held constant; read the matrix off it."
     if spec.at is not None:
         return ""
-    from .answers import rule_statement
-    names = []
-    for s in steps:
-        text = rule_statement(s)
-        if text and text not in names:
-            names.append(text)
+    from .answers import rule_statements
+    names = rule_statements(steps)
     return ("Rules: " + "; ".join(names) + ".") if names else ""
 
 
@@ -604,14 +601,6 @@ def _commute(t):
 
 
 # -- templates -----------------------------------------------------------------------------------
-
-def _api_shapes(shapes: dict) -> dict:
-    out = {}
-    for k, v in shapes.items():
-        v = tuple(v)
-        out[k] = (1, 1) if v == () else (v[0], 1) if len(v) == 1 else v
-    return out
-
 
 def _dims(rng: random.Random, square: bool = False) -> tuple:
     n, d, m = rng.choice(DIMENSIONS)
