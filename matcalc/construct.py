@@ -11,7 +11,7 @@ from . import algebra as A
 from .errors import ParseError, ShapeError
 from .expr import Expr, dim_divide, dim_mul, shape_text
 from .registry import Op, Registry
-from .syntax import Term, to_text
+from .syntax import Term, bind, fold, to_text
 
 # Core operators written with symbols: one constructor each, scalars handled inside.
 SYMBOLS = {"+": A.add, "-": A.sub, "*": A.mul, "/": A.div, ".*": A.hadamard, "./": A.hdiv,
@@ -94,11 +94,7 @@ def ir_match(pattern: Term, e: Expr, table, binding: dict | None = None):
     (a name used twice, the same one); a call matches a node of its operator."""
     binding = {} if binding is None else binding
     if pattern.op == "name":
-        bound = binding.get(pattern.value)
-        if bound is None:
-            binding[pattern.value] = e
-            return binding
-        return binding if bound is e else None
+        return bind(binding, pattern.value, e)
     if pattern.op == "num":
         return binding if e.op == "num" and e.value == Fraction(pattern.value) else None
     if pattern.op != "call":
@@ -214,18 +210,7 @@ def _concrete(d, binding):
 def instantiate(template: Term, env: dict, table: Registry) -> Expr:
     """Build a template (a term of the matcalc language) with IR values bound to its names.
     Iterative: a definition may be deep."""
-    memo: dict = {}
-    stack = [(template, False)]
-    while stack:
-        t, ready = stack.pop()
-        if t in memo:
-            continue
-        if not ready:
-            stack.append((t, True))
-            stack.extend((a, False) for a in t.args if a not in memo)
-            continue
-        memo[t] = _instantiate_one(t, [memo[a] for a in t.args], env, table)
-    return memo[template]
+    return fold(template, lambda t, memo: _instantiate_one(t, [memo[a] for a in t.args], env, table))
 
 
 def _instantiate_one(t: Term, args: list, env: dict, table: Registry) -> Expr:

@@ -18,6 +18,7 @@ from .errors import RuleError
 from .expr import Expr
 from .registry import Op, Rule, kind_holds, kind_of
 from .shapes import match_syntax
+from .syntax import bind
 
 
 class Step:
@@ -262,11 +263,7 @@ def match_ac(pattern, term, graph: Graph, binding: dict | None = None):
     used twice must bind the same one; numbers match themselves."""
     binding = {} if binding is None else binding
     if pattern.op == "name":
-        bound = binding.get(pattern.value)
-        if bound is None:
-            binding[pattern.value] = term
-            return binding
-        return binding if bound == term else None
+        return bind(binding, pattern.value, term)
     if pattern.op == "num":
         return binding if term.op == "num" and float(term.value) == float(pattern.value) else None
     inner = _inner_product(pattern, term, graph)

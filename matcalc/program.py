@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import ParseError
-from .syntax import MAX_LENGTH, Term, parse
+from .syntax import MAX_LENGTH, Term, fold, parse
 
 MAX_PROGRAM = 200_000        # characters of a whole program (each statement: MAX_LENGTH)
 MAX_STATEMENTS = 5_000
@@ -140,23 +140,11 @@ def _dims(text: str, statement: str, offset: int) -> tuple:
 def _substitute(term: Term, names: dict, intern: dict) -> Term:
     """The term with every name of an earlier statement replaced by its expression; equal
     sub-terms stay one object, so the program's DAG is shared."""
-    memo: dict = {}
-    stack = [(term, False)]
-    while stack:
-        t, ready = stack.pop()
-        if t in memo:
-            continue
-        if not ready:
-            stack.append((t, True))
-            stack.extend((a, False) for a in t.args if a not in memo)
-            continue
-        if t.op == "name" and t.value in names:
-            out = names[t.value]
-        else:
-            args = tuple(memo[a] for a in t.args)
-            out = Term(t.op, args, t.value, t.pos)
-        memo[t] = intern.setdefault(out, out)
-    return memo[term]
+    def one(t, memo):
+        out = names[t.value] if t.op == "name" and t.value in names else \
+            Term(t.op, tuple(memo[a] for a in t.args), t.value, t.pos)
+        return intern.setdefault(out, out)
+    return fold(term, one)
 
 
 __all__ = ["Program", "is_program", "parse_program", "MAX_LENGTH"]

@@ -23,7 +23,7 @@ from itertools import permutations
 from .errors import NotScalarError, ParseError, ShapeError
 from .expr import dim_divide, dim_mul, dim_text
 from .registry import Registry
-from .syntax import Term, to_text
+from .syntax import Term, bind, to_text
 
 # Lowercase names that may stand for a dimension's size when used as a number.
 DIMENSION_LIKE = ("n", "m", "d", "k")
@@ -558,11 +558,7 @@ def match_syntax(rule, term: Term):
 
 def _match(pattern: Term, term: Term, binding: dict):
     if pattern.op == "name":
-        bound = binding.get(pattern.value)
-        if bound is None:
-            binding[pattern.value] = term
-            return binding
-        return binding if bound == term else None
+        return bind(binding, pattern.value, term)
     if pattern.op == "num":
         return binding if term.op == "num" and float(term.value) == float(pattern.value) else None
     if pattern.op != term.op or len(pattern.args) != len(term.args):

@@ -102,21 +102,33 @@ class Term:
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, ".*": 2, "./": 2, "neg": 3, "^": 4, ".^": 4, "'": 5}
 
 
+def fold(root: Term, one):
+    """``one(t, memo)`` for each distinct sub-term, children first (``memo`` holds their
+    values), without recursion: a term may be nested thousands deep.  The root's value."""
+    memo: dict = {}
+    stack = [(root, False)]
+    while stack:
+        t, ready = stack.pop()
+        if t in memo:
+            continue
+        if not ready:
+            stack.append((t, True))
+            stack.extend((a, False) for a in t.args if a not in memo)
+            continue
+        memo[t] = one(t, memo)
+    return memo[root]
+
+
+def bind(binding: dict, name: str, value):
+    """A pattern's name binds a sub-term; a name used twice must bind the same one."""
+    bound = binding.setdefault(name, value)
+    return binding if bound is value or bound == value else None
+
+
 def to_text(t: Term) -> str:
     """The term back in the matcalc language, with only the parentheses it needs (each
     distinct sub-term printed once, without recursion)."""
-    memo: dict = {}
-    stack = [(t, False)]
-    while stack:
-        x, ready = stack.pop()
-        if x in memo:
-            continue
-        if not ready:
-            stack.append((x, True))
-            stack.extend((a, False) for a in x.args if a not in memo)
-            continue
-        memo[x] = _one_text(x, memo)
-    return memo[t]
+    return fold(t, _one_text)
 
 
 def _one_text(t: Term, memo: dict) -> str:
